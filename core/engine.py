@@ -1,0 +1,240 @@
+"""The engine facade: what the CLI, the desktop workers and the tests call.
+
+It owns the one Index (Qdrant + SQLite) of this process and the lazily loaded models.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from core.chunking import Chunker, load_tokenizer
+from core.documents import Document, Extracted, document_id_for
+from core.embedding import Embedder
+from core.errors import FootnoteError, LoadError
+from core.events import IngestEvent
+from core.loaders import load_path, walk
+from core.retrieval import SearchHit, fuse
+from core.settings import Settings
+from core.store import DataDirLock, Index
+
+log = logging.getLogger(__name__)
+
+EMBED_BATCH = 64
+CANDIDATES = 50
+
+
+def is_url(text: str) -> bool:
+    return text.lower().startswith(("http://", "https://"))
+
+
+class Engine:
+    def __init__(self, data_dir: Path, settings: Settings | None = None) -> None:
+        self.data_dir = Path(data_dir).expanduser().resolve()
+        self._lock_file = DataDirLock(self.data_dir)
+        self._lock_file.acquire()
+        try:
+            self.settings = settings or Settings.load(self.data_dir)
+            self.embedder = Embedder(self.data_dir, self.settings.embed_threads)
+            self.index = Index(self.data_dir, self.embedder.dim, self.settings.qdrant_url)
+        except BaseException:
+            self._lock_file.release()
+            raise
+        self._chunker: Chunker | None = None
+        self._chunker_lock = threading.Lock()
+        self._answerer: Any = None
+
+    # -- set-up ---------------------------------------------------------------------------------
+
+    @property
+    def chunker(self) -> Chunker:
+        with self._chunker_lock:
+            if self._chunker is None:
+                tok = load_tokenizer(self.embedder.tokenizer_path())
+                self._chunker = Chunker(tok, self.settings.chunk_tokens, self.settings.chunk_overlap)
+            return self._chunker
+
+    def warm_up(self) -> None:
+        """Load the embedder and open the vector store now, so the first search is quick."""
+        _ = self.index.client
+        self.embedder.embed_query("warm up")
+        _ = self.chunker
+
+    def library_version(self) -> int:
+        return self.index.version()
+
+    # -- ingestion ------------------------------------------------------------------------------
+
+    def ingest(
+        self,
+        sources: list[str],
+        crawl_depth: int = 0,
+        max_pages: int = 20,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[IngestEvent]:
+        """Import files, folders and URLs, yielding progress. One bad item never stops the rest."""
+        for src in sources:
+            if cancel is not None and cancel.is_set():
+                return
+            if is_url(src):
+                from core import web
+
+                for item in web.crawl(src, depth=crawl_depth, max_pages=max_pages, cancel=cancel):
+                    if isinstance(item, LoadError):
+                        yield IngestEvent("started", item.source)
+                        yield self._failed(item.source, str(item))
+                    else:
+                        yield IngestEvent("started", item.source, title=item.title)
+                        yield from self._index_extracted(item, cancel)
+                    if cancel is not None and cancel.is_set():
+                        return
+                continue
+            path = Path(src).expanduser()
+            if not path.exists():
+                yield IngestEvent("started", src)
+                yield self._failed(str(path.absolute()), f"{src}: no such file or folder")
+                continue
+            for file in walk([path]):
+                source = str(file.resolve())
+                yield IngestEvent("started", source)
+                try:
+                    ex = load_path(file)
+                    ex.source = source
+                except LoadError as exc:
+                    yield self._failed(source, str(exc))
+                    continue
+                yield from self._index_extracted(ex, cancel)
+                if cancel is not None and cancel.is_set():
+                    return
+
+    def _failed(self, source: str, error: str) -> IngestEvent:
+        log.info("ingest failed source=%s error=%s", source, error)
+        self.index.record_failure(document_id_for(source), source, error)
+        return IngestEvent("failed", source, document_id=document_id_for(source), error=error)
+
+    def _index_extracted(self, ex: Extracted, cancel: threading.Event | None) -> Iterator[IngestEvent]:
+        doc_id = document_id_for(ex.source)
+        content_hash = ex.content_hash
+        if self.index.ready_hash(doc_id) == content_hash:
+            yield IngestEvent("skipped", ex.source, title=ex.title, document_id=doc_id,
+                              error="unchanged since the last import")
+            return
+        chunks = self.chunker.chunk(ex, doc_id)
+        if not chunks:
+            yield self._failed(ex.source, f"{ex.source}: no text found")
+            return
+        total = len(chunks)
+        yield IngestEvent("chunked", ex.source, title=ex.title, document_id=doc_id, total=total)
+        key = self.index.begin(doc_id, ex.source, ex.title, ex.kind, content_hash)
+        committed = False
+        try:
+            done = 0
+            for i in range(0, total, EMBED_BATCH):
+                if cancel is not None and cancel.is_set():
+                    raise FootnoteError(f"{ex.source}: import cancelled")
+                batch = chunks[i:i + EMBED_BATCH]
+                vectors = self.embedder.embed([c.text for c in batch], batch_size=EMBED_BATCH)
+                self.index.write_chunks(key, batch, vectors)
+                done += len(batch)
+                yield IngestEvent("embedded", ex.source, title=ex.title, document_id=doc_id, done=done, total=total)
+            self.index.commit(doc_id, key, ex.title, ex.kind, content_hash, total)
+            committed = True
+        except FootnoteError as exc:
+            self.index.abort(doc_id, key, str(exc))
+            committed = True  # handled
+            yield IngestEvent("failed", ex.source, title=ex.title, document_id=doc_id, error=str(exc))
+            return
+        finally:
+            if not committed:  # an unexpected error or the consumer closed the generator
+                self.index.abort(doc_id, key, f"{ex.source}: import interrupted")
+        log.info("ingest done source=%s chunks=%d", ex.source, total)
+        yield IngestEvent("done", ex.source, title=ex.title, document_id=doc_id, done=total, total=total)
+
+    # -- library --------------------------------------------------------------------------------
+
+    def documents(self) -> list[Document]:
+        return self.index.documents()
+
+    def find(self, source_or_id: str) -> Document | None:
+        doc = self.index.find(source_or_id)
+        if doc is None and not is_url(source_or_id):
+            doc = self.index.find(str(Path(source_or_id).expanduser().resolve()))
+        if doc is None and is_url(source_or_id):
+            from core.web import normalise_url
+
+            doc = self.index.find(normalise_url(source_or_id))
+        return doc
+
+    def remove(self, source_or_id: str) -> Document:
+        doc = self.find(source_or_id)
+        if doc is None:
+            raise FootnoteError(f"{source_or_id}: no such document in the library")
+        self.index.remove(doc.id)
+        log.info("removed document id=%s source=%s", doc.id, doc.source)
+        return doc
+
+    # -- search ---------------------------------------------------------------------------------
+
+    def search(self, query: str, top_k: int | None = None, mode: str = "hybrid") -> list[SearchHit]:
+        """Top-k chunks for a query. ``mode`` is hybrid (default), dense or sparse."""
+        k = top_k or self.settings.top_k
+        pool = max(CANDIDATES, k * 2)
+        dense: dict[str, float] = {}
+        sparse: dict[str, float] = {}
+        if mode in ("hybrid", "dense"):
+            dense = self.index.dense(self.embedder.embed_query(query), pool)
+        if mode in ("hybrid", "sparse"):
+            sparse = self.index.sparse(query, pool)
+        if mode == "dense":
+            ranked = sorted(dense.items(), key=lambda kv: kv[1], reverse=True)
+        elif mode == "sparse":
+            ranked = sorted(sparse.items(), key=lambda kv: kv[1], reverse=True)
+        elif mode == "hybrid":
+            ranked = fuse(dense, sparse, self.settings.dense_weight)
+        else:
+            raise ValueError(f"unknown search mode {mode!r}")
+        top = ranked[: k * 2]
+        rows = self.index.chunk_rows([pid for pid, _ in top])
+        hits = []
+        for pid, score in top:
+            row = rows.get(pid)
+            if row is None:
+                continue
+            hits.append(SearchHit(score=score, dense_score=dense.get(pid), **row))
+            if len(hits) >= k:
+                break
+        return hits
+
+    def chunk(self, point_id: str) -> SearchHit | None:
+        row = self.index.chunk_rows([point_id]).get(point_id)
+        return SearchHit(score=0.0, **row) if row else None
+
+    # -- answers --------------------------------------------------------------------------------
+
+    @property
+    def answerer(self) -> Any:
+        if self._answerer is None:
+            from core.answering import Answerer
+
+            self._answerer = Answerer(self)
+        return self._answerer
+
+    def ask(self, question: str, **kwargs: Any) -> Iterator[Any]:
+        return self.answerer.ask(question, **kwargs)  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        try:
+            if self._answerer is not None and hasattr(self._answerer, "close"):
+                self._answerer.close()
+            self.index.close()
+        finally:
+            self._lock_file.release()
+
+
+def timed(fn: Any) -> tuple[Any, float]:
+    t0 = time.perf_counter()
+    return fn(), (time.perf_counter() - t0) * 1000

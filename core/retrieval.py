@@ -1,0 +1,49 @@
+"""Search results and score fusion.
+
+Dense search comes from Qdrant; keyword search from SQLite FTS5 ``bm25()``. They are fused in
+Python as a convex mix of per-query z-normalised scores. Measured on the dev set, rank fusion
+(RRF/DBSF) of dense and BM25 did not beat dense alone, while a dense-heavy score mix did; and
+Qdrant local mode's sparse query is a Python loop that grows with the library, FTS5 does not.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+
+@dataclass
+class SearchHit:
+    point_id: str
+    document_id: str
+    source: str
+    title: str
+    section: str
+    page: int | None
+    text: str
+    score: float
+    dense_score: float | None = None
+    start: int = 0
+    end: int = 0
+    index: int = 0
+
+
+def _z(scores: dict[str, float]) -> dict[str, float]:
+    if not scores:
+        return {}
+    vals = list(scores.values())
+    mean = statistics.fmean(vals)
+    sd = statistics.pstdev(vals) if len(vals) > 1 else 0.0
+    if sd == 0:
+        return {k: 0.0 for k in scores}
+    return {k: (v - mean) / sd for k, v in scores.items()}
+
+
+def fuse(dense: dict[str, float], sparse: dict[str, float], dense_weight: float) -> list[tuple[str, float]]:
+    """Convex mix of z-scores; a candidate missing from one list gets that list's lowest z."""
+    zd, zs = _z(dense), _z(sparse)
+    floor_d = min(zd.values(), default=0.0)
+    floor_s = min(zs.values(), default=0.0)
+    keys = set(zd) | set(zs)
+    fused = {k: dense_weight * zd.get(k, floor_d) + (1 - dense_weight) * zs.get(k, floor_s) for k in keys}
+    return sorted(fused.items(), key=lambda kv: kv[1], reverse=True)

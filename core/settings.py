@@ -1,0 +1,84 @@
+"""Typed engine settings, saved as JSON in the data folder.
+
+Window state lives elsewhere (QSettings in the desktop app); this file holds only what changes
+what the engine does, so the CLI and the window agree on it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+SETTINGS_FILE = "settings.json"
+APP_NAME = "Footnote"
+
+
+def default_data_dir() -> Path:
+    """The data folder: ``FOOTNOTE_DATA_DIR`` if set, else the platform's user data folder."""
+    env = os.environ.get("FOOTNOTE_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+@dataclass
+class Settings:
+    """Engine settings. Each field's ``description`` metadata is shown in the settings dialog."""
+
+    chunk_tokens: int = field(default=200, metadata={"description": "Largest chunk, in embedder word pieces."})
+    chunk_overlap: int = field(default=32, metadata={"description": "Word pieces shared by split neighbours."})
+    top_k: int = field(default=5, metadata={"description": "Passages retrieved for a question."})
+    dense_weight: float = field(default=0.9, metadata={"description": "Weight of meaning vs keywords in search."})
+    qdrant_url: str = field(default="", metadata={"description": "Qdrant server URL; empty means local mode."})
+    embed_threads: int = field(default=0, metadata={"description": "Embedding threads; 0 means all cores."})
+    # Generation
+    model_path: str = field(default="", metadata={"description": "GGUF model file; empty means the bundled one."})
+    n_gpu_layers: str = field(default="auto", metadata={"description": "GPU layers: auto, all, 0 or a number."})
+    n_ctx: int = field(default=4096, metadata={"description": "Context window in tokens."})
+    n_threads: int = field(default=0, metadata={"description": "Generation threads; 0 means physical cores."})
+    temperature: float = field(default=0.2, metadata={"description": "Sampling temperature."})
+    max_answer_tokens: int = field(default=384, metadata={"description": "Longest answer in tokens."})
+    backend: str = field(default="local", metadata={"description": "Answer backend: local, auto or openai."})
+    openai_base_url: str = field(default="https://api.openai.com/v1", metadata={"description": "OpenAI-compatible base URL."})
+    openai_model: str = field(default="gpt-4o-mini", metadata={"description": "Remote model name."})
+    first_token_timeout_s: float = field(default=20.0, metadata={"description": "In auto mode, wait this long for the local model's first token."})
+    min_relevance: float = field(default=0.25, metadata={"description": "Below this dense score nothing is relevant and Footnote abstains."})
+    blocked_terms: list[str] = field(default_factory=list, metadata={"description": "Words that are refused in questions and answers."})
+    blocked_topics: list[str] = field(default_factory=list, metadata={"description": "Topics that are refused in questions and answers."})
+
+    @classmethod
+    def load(cls, data_dir: Path) -> Settings:
+        """Read the settings file; unknown keys are ignored and a broken file falls back to defaults."""
+        path = data_dir / SETTINGS_FILE
+        if not path.exists():
+            return cls()
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            log.warning("settings unreadable path=%s error=%s; using defaults", path, exc)
+            return cls()
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in known})
+
+    def save(self, data_dir: Path) -> None:
+        """Write atomically so a crash never leaves half a settings file."""
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path = data_dir / SETTINGS_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(dataclasses.asdict(self), indent=2), encoding="utf-8")
+        os.replace(tmp, path)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Fields that change an answer; the answer cache keys on them."""
+        keys = ("top_k", "dense_weight", "model_path", "n_ctx", "temperature", "max_answer_tokens",
+                "backend", "openai_model", "min_relevance", "chunk_tokens", "chunk_overlap")
+        return {k: getattr(self, k) for k in keys}

@@ -1,0 +1,386 @@
+"""The index: Qdrant for dense vectors, SQLite for the document registry, chunk text and FTS5.
+
+A document version is keyed ``doc_key = "<document id>:<content hash prefix>"``. New chunks are
+written under a pending key and become searchable only when the registry flips ``ready_key`` to
+it in one SQLite transaction; the old version's chunks are then deleted. After a crash, pending
+and stale keys recorded in the registry are cleaned up on open, so there is never half a document.
+
+One lock guards every call: Qdrant local mode is not safe for concurrent writes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from core.documents import Chunk, Document
+from core.errors import FootnoteError, LibraryLockedError
+
+log = logging.getLogger(__name__)
+
+COLLECTION = "footnote_chunks"
+_NS = uuid.UUID("5b0c8f8e-3f1a-4b8e-9a57-0f0f007e0002")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY,
+    source TEXT UNIQUE NOT NULL,
+    title TEXT NOT NULL DEFAULT '',
+    kind TEXT NOT NULL DEFAULT '',
+    content_hash TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL,
+    chunks INTEGER NOT NULL DEFAULT 0,
+    error TEXT NOT NULL DEFAULT '',
+    added_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    ready_key TEXT,
+    pending_key TEXT,
+    stale_key TEXT
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    rowid INTEGER PRIMARY KEY,
+    point_id TEXT UNIQUE NOT NULL,
+    doc_key TEXT NOT NULL,
+    document_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    section TEXT NOT NULL,
+    page INTEGER,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_doc_key ON chunks(doc_key);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, tokenize='porter unicode61');
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def point_id(doc_key: str, index: int) -> str:
+    return str(uuid.uuid5(_NS, f"{doc_key}:{index}"))
+
+
+def fts_query(text: str) -> str:
+    """An OR of the query's words, each quoted, so user text can never be FTS5 syntax."""
+    import re
+
+    words = re.findall(r"\w+", text.lower())
+    seen: list[str] = []
+    for w in words:
+        if w not in seen:
+            seen.append(w)
+    return " OR ".join(f'"{w}"' for w in seen[:64])
+
+
+class DataDirLock:
+    """An exclusive, process-wide lock on the data folder (released by the OS if we crash)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._fh: IO[str] | None = None
+
+    def acquire(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        fh = open(self.data_dir / "footnote.lock", "a+", encoding="utf-8")  # noqa: SIM115 - held open on purpose
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            raise LibraryLockedError(str(self.data_dir)) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._fh = fh
+
+    def release(self) -> None:
+        if self._fh is not None:
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+
+
+class Index:
+    def __init__(self, data_dir: Path, dim: int, qdrant_url: str = "") -> None:
+        self.data_dir = data_dir
+        self.dim = dim
+        self.qdrant_url = qdrant_url
+        self.lock = threading.RLock()
+        self._db = sqlite3.connect(data_dir / "library.sqlite3", check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+        self._client: Any = None
+        self._hidden: set[str] = set()
+
+    # -- Qdrant -------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        """The one QdrantClient of this process, opened on first use (local mode loads all points)."""
+        with self.lock:
+            if self._client is None:
+                self._client = self._open_client()
+                self._recover()
+            return self._client
+
+    def _open_client(self) -> Any:
+        from qdrant_client import QdrantClient
+        from qdrant_client import models as qm
+
+        t0 = time.perf_counter()
+        if self.qdrant_url:
+            client = QdrantClient(url=self.qdrant_url, timeout=30)
+        else:
+            try:
+                client = QdrantClient(path=str(self.data_dir / "qdrant"))
+            except RuntimeError as exc:
+                if "already accessed" in str(exc):
+                    raise LibraryLockedError(str(self.data_dir)) from None
+                raise
+        if not client.collection_exists(COLLECTION):
+            client.create_collection(
+                COLLECTION, vectors_config={"dense": qm.VectorParams(size=self.dim, distance=qm.Distance.COSINE)}
+            )
+            if self.qdrant_url:
+                client.create_payload_index(COLLECTION, "doc_key", qm.PayloadSchemaType.KEYWORD)
+        log.info("qdrant open mode=%s ms=%.0f", "server" if self.qdrant_url else "local",
+                 (time.perf_counter() - t0) * 1000)
+        return client
+
+    def _delete_key(self, doc_key: str, ids: Sequence[str] | None = None) -> None:
+        from qdrant_client import models as qm
+
+        with self.lock:
+            if ids:
+                selector: Any = qm.PointIdsList(points=list(ids))
+            else:
+                selector = qm.FilterSelector(filter=qm.Filter(must=[
+                    qm.FieldCondition(key="doc_key", match=qm.MatchValue(value=doc_key))]))
+            self.client.delete(COLLECTION, points_selector=selector, wait=True)
+            rows = self._db.execute("SELECT rowid FROM chunks WHERE doc_key=?", (doc_key,)).fetchall()
+            with self._tx():
+                self._db.executemany("DELETE FROM chunks_fts WHERE rowid=?", rows)
+                self._db.execute("DELETE FROM chunks WHERE doc_key=?", (doc_key,))
+
+    def _recover(self) -> None:
+        """Remove what a crash left: chunks of unfinished imports and of replaced versions."""
+        rows = self._db.execute(
+            "SELECT id, pending_key, stale_key, ready_key FROM documents "
+            "WHERE pending_key IS NOT NULL OR stale_key IS NOT NULL").fetchall()
+        for doc_id, pending, stale, ready in rows:
+            for key in (pending, stale):
+                if key and key != ready:
+                    log.info("recover removing unfinished chunks doc=%s key=%s", doc_id, key)
+                    self._delete_key(key)
+            with self._tx():
+                self._db.execute("UPDATE documents SET pending_key=NULL, stale_key=NULL WHERE id=?", (doc_id,))
+                self._db.execute("DELETE FROM documents WHERE id=? AND ready_key IS NULL AND status='importing'",
+                                 (doc_id,))
+
+    # -- SQLite helpers -------------------------------------------------------------------------
+
+    @contextmanager
+    def _tx(self) -> Iterator[None]:
+        with self.lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def version(self) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key='version'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _bump(self) -> None:
+        self._db.execute(
+            "INSERT INTO meta(key, value) VALUES('version', '1') "
+            "ON CONFLICT(key) DO UPDATE SET value=CAST(value AS INTEGER)+1")
+
+    # -- documents ------------------------------------------------------------------------------
+
+    def _doc(self, row: tuple[Any, ...]) -> Document:
+        return Document(id=row[0], source=row[1], title=row[2], kind=row[3], content_hash=row[4], status=row[5],
+                        chunks=row[6], error=row[7], added_at=row[8])
+
+    _DOC_COLS = "id, source, title, kind, content_hash, status, chunks, error, added_at"
+
+    def documents(self) -> list[Document]:
+        with self.lock:
+            rows = self._db.execute(f"SELECT {self._DOC_COLS} FROM documents ORDER BY added_at, source").fetchall()
+        return [self._doc(r) for r in rows]
+
+    def find(self, source_or_id: str) -> Document | None:
+        with self.lock:
+            row = self._db.execute(f"SELECT {self._DOC_COLS} FROM documents WHERE id=? OR source=?",
+                                   (source_or_id, source_or_id)).fetchone()
+        return self._doc(row) if row else None
+
+    def ready_hash(self, document_id: str) -> str | None:
+        with self.lock:
+            row = self._db.execute("SELECT content_hash FROM documents WHERE id=? AND ready_key IS NOT NULL",
+                                   (document_id,)).fetchone()
+        return row[0] if row else None
+
+    def begin(self, doc_id: str, source: str, title: str, kind: str, content_hash: str) -> str:
+        """Register an import; returns the pending key its chunks are written under."""
+        key = f"{doc_id}:{content_hash[:16]}"
+        now = time.time()
+        with self.lock:
+            _ = self.client  # recover before writing
+            if key == self._ready_key(doc_id):
+                raise FootnoteError(f"{source}: this version is already indexed")
+            self._hidden.add(key)
+            with self._tx():
+                self._db.execute(
+                    "INSERT INTO documents(id, source, title, kind, content_hash, status, added_at, updated_at, "
+                    "pending_key) VALUES(?,?,?,?,?,'importing',?,?,?) "
+                    "ON CONFLICT(id) DO UPDATE SET pending_key=excluded.pending_key, updated_at=excluded.updated_at, "
+                    "status=CASE WHEN ready_key IS NULL THEN 'importing' ELSE status END",
+                    (doc_id, source, title, kind, content_hash, now, now, key))
+        self._delete_key(key)  # leftovers of an earlier attempt at this same version
+        return key
+
+    def _ready_key(self, doc_id: str) -> str | None:
+        with self.lock:
+            row = self._db.execute("SELECT ready_key FROM documents WHERE id=?", (doc_id,)).fetchone()
+        return row[0] if row else None
+
+    def write_chunks(self, doc_key: str, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        from qdrant_client import models as qm
+
+        ids = [point_id(doc_key, c.index) for c in chunks]
+        payloads = [{"doc_key": doc_key, "document_id": c.document_id, "index": c.index} for c in chunks]
+        with self.lock:
+            self.client.upsert(
+                COLLECTION,
+                points=qm.Batch(ids=ids, vectors={"dense": vectors.tolist()}, payloads=payloads),
+                wait=True,
+            )
+            with self._tx():
+                for pid, c in zip(ids, chunks):
+                    cur = self._db.execute(
+                        "INSERT INTO chunks(point_id, doc_key, document_id, idx, text, section, page, start, end) "
+                        "VALUES(?,?,?,?,?,?,?,?,?)",
+                        (pid, doc_key, c.document_id, c.index, c.text, c.section, c.page, c.start, c.end))
+                    search_text = f"{c.section}\n{c.text}" if c.section else c.text
+                    self._db.execute("INSERT INTO chunks_fts(rowid, text) VALUES(?, ?)", (cur.lastrowid, search_text))
+
+    def commit(self, doc_id: str, doc_key: str, title: str, kind: str, content_hash: str, n_chunks: int) -> None:
+        """Make the new version visible and the old one invisible in one transaction."""
+        with self.lock:
+            old = self._ready_key(doc_id)
+            with self._tx():
+                self._db.execute(
+                    "UPDATE documents SET ready_key=?, pending_key=NULL, stale_key=?, status='ready', chunks=?, "
+                    "title=?, kind=?, content_hash=?, error='', updated_at=? WHERE id=?",
+                    (doc_key, old, n_chunks, title, kind, content_hash, time.time(), doc_id))
+                self._bump()
+            self._hidden.discard(doc_key)
+            if old and old != doc_key:
+                self._hidden.add(old)
+                self._delete_key(old)
+                self._hidden.discard(old)
+            with self._tx():
+                self._db.execute("UPDATE documents SET stale_key=NULL WHERE id=?", (doc_id,))
+
+    def abort(self, doc_id: str, doc_key: str, error: str) -> None:
+        """Undo an unfinished import; a previously ready version stays searchable."""
+        with self.lock:
+            self._delete_key(doc_key)
+            self._hidden.discard(doc_key)
+            with self._tx():
+                self._db.execute("UPDATE documents SET pending_key=NULL, error=?, "
+                                 "status=CASE WHEN ready_key IS NULL THEN 'failed' ELSE status END WHERE id=?",
+                                 (error, doc_id))
+
+    def record_failure(self, doc_id: str, source: str, error: str, kind: str = "") -> None:
+        """Remember a failed item so the library panel can show its reason; never touches a ready version."""
+        now = time.time()
+        with self._tx():
+            self._db.execute(
+                "INSERT INTO documents(id, source, title, kind, status, error, added_at, updated_at) "
+                "VALUES(?,?,?,?,'failed',?,?,?) ON CONFLICT(id) DO UPDATE SET error=excluded.error, "
+                "updated_at=excluded.updated_at", (doc_id, source, os.path.basename(source.rstrip('/')) or source,
+                                                   kind, error, now, now))
+
+    def remove(self, doc_id: str) -> None:
+        with self.lock:
+            row = self._db.execute("SELECT ready_key, pending_key, chunks FROM documents WHERE id=?",
+                                   (doc_id,)).fetchone()
+            if row is None:
+                return
+            ready, pending, n = row
+            with self._tx():
+                self._db.execute("DELETE FROM documents WHERE id=?", (doc_id,))
+                self._bump()
+            for key in (ready, pending):
+                if key:
+                    self._hidden.add(key)
+                    ids = [point_id(key, i) for i in range(n)] if key == ready else None
+                    self._delete_key(key, ids)
+                    self._hidden.discard(key)
+
+    # -- search ---------------------------------------------------------------------------------
+
+    def dense(self, vector: np.ndarray, limit: int) -> dict[str, float]:
+        with self.lock:
+            hidden = set(self._hidden)
+            res = self.client.query_points(COLLECTION, query=vector.tolist(), using="dense",
+                                           limit=limit + (limit * 2 if hidden else 0), with_payload=["doc_key"])
+        out: dict[str, float] = {}
+        for p in res.points:
+            if p.payload and p.payload.get("doc_key") in hidden:
+                continue
+            out[str(p.id)] = float(p.score)
+            if len(out) >= limit:
+                break
+        return out
+
+    def sparse(self, query: str, limit: int) -> dict[str, float]:
+        q = fts_query(query)
+        if not q:
+            return {}
+        with self.lock:
+            rows = self._db.execute(
+                "SELECT c.point_id, -bm25(chunks_fts) AS s FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid "
+                "WHERE chunks_fts MATCH ? AND c.doc_key IN (SELECT ready_key FROM documents WHERE ready_key IS NOT NULL) "
+                "ORDER BY bm25(chunks_fts) LIMIT ?", (q, limit)).fetchall()
+        return {pid: float(s) for pid, s in rows}
+
+    def chunk_rows(self, point_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Chunk text and metadata for visible chunks, by point id."""
+        if not point_ids:
+            return {}
+        marks = ",".join("?" * len(point_ids))
+        with self.lock:
+            rows = self._db.execute(
+                f"SELECT c.point_id, c.document_id, d.source, d.title, c.section, c.page, c.text, c.start, c.end, c.idx "
+                f"FROM chunks c JOIN documents d ON d.ready_key = c.doc_key WHERE c.point_id IN ({marks})",
+                list(point_ids)).fetchall()
+        keys = ("point_id", "document_id", "source", "title", "section", "page", "text", "start", "end", "index")
+        return {r[0]: dict(zip(keys, r)) for r in rows}
+
+    def count_points(self) -> int:
+        with self.lock:
+            return int(self.client.count(COLLECTION, exact=True).count)
+
+    def close(self) -> None:
+        with self.lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+            self._db.close()

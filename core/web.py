@@ -1,0 +1,505 @@
+"""Import web pages: fetch one URL, or crawl a small same-site neighbourhood of it.
+
+Everything that can go wrong with a link becomes one ``LoadError`` naming the URL and a reason a
+person can act on; nothing here raises httpx errors. Redirects are followed by hand so that a
+server cannot bounce us to ``file://`` or around a loop, and the size cap is enforced while
+streaming, so a huge or endless response never sits in memory.
+
+``robots.txt`` is honoured for single pages as well as crawls: importing a page and crawling it at
+depth 0 give the same answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http import HTTPStatus
+from urllib.parse import SplitResult, quote, urljoin, urlsplit, urlunsplit
+from urllib.robotparser import RobotFileParser
+
+import httpx
+
+from core.documents import Extracted
+from core.errors import LoadError
+from core.htmltext import extract_html, links, meta_charset
+from core.loaders import decode_text
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "Footnote/0.1 (+desktop knowledge assistant)"
+MAX_BYTES = 10 * 1024 * 1024
+MAX_ROBOTS_BYTES = 512 * 1024
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+TEXT_TYPES = frozenset({"text/plain"})
+REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+DEFAULT_PORTS = {"http": 80, "https": 443}
+# Links a crawl skips without asking: they are files, not pages.
+SKIP_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".ico", ".bmp", ".tif", ".tiff", ".pdf",
+                 ".zip", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar", ".tar", ".exe", ".dmg", ".msi", ".deb",
+                 ".rpm", ".apk", ".iso", ".mp3", ".mp4", ".m4a", ".ogg", ".wav", ".avi", ".mov", ".mkv", ".webm",
+                 ".css", ".js", ".json", ".xml", ".rss", ".atom", ".woff", ".woff2", ".ttf", ".doc", ".docx",
+                 ".xls", ".xlsx", ".ppt", ".pptx", ".epub")
+_DOWNLOAD_HINTS = {
+    "application/pdf": "; download it and import the file instead",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document":
+        "; download it and import the file instead",
+}
+_BASE_HREF = re.compile(r"""<base\s[^>]*href\s*=\s*["']?([^"'\s>]+)""", re.I)
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+_QUERY_SAFE = _PATH_SAFE + "?"
+_CHUNK = 64 * 1024
+
+
+# -- URLs ------------------------------------------------------------------------------------------
+
+def _remove_dot_segments(path: str) -> str:
+    """RFC 3986 section 5.2.4 for absolute paths: ``/a/./b/../c`` -> ``/a/c``."""
+    segments = path.split("/")
+    out: list[str] = []
+    for seg in segments:
+        if seg == "..":
+            if len(out) > 1:
+                out.pop()
+        elif seg != ".":
+            out.append(seg)
+    if segments[-1] in (".", ".."):
+        out.append("")
+    result = "/".join(out)
+    return result if result.startswith("/") else "/" + result
+
+
+def normalise_url(url: str) -> str:
+    """The canonical form of a link, used as the document's source key and to de-duplicate a crawl.
+
+    Lowercases scheme and host, drops the fragment and a default port, resolves ``.``/``..``
+    segments, percent-encodes characters that must be, and keeps the query. Never raises: a string
+    that is not an http(s) URL comes back tidied as far as possible, and ``fetch`` reports it.
+    """
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unbalanced "[" in the host
+        return url
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not parts.netloc:
+        return urlunsplit((scheme, parts.netloc, parts.path, parts.query, ""))
+    try:
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:  # a port that is not a number: leave the address as written
+        return urlunsplit((scheme, parts.netloc.lower(), parts.path or "/", parts.query, ""))
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host
+    if port is not None and port != DEFAULT_PORTS[scheme]:
+        netloc = f"{host}:{port}"
+    if "@" in parts.netloc:
+        netloc = parts.netloc.rpartition("@")[0] + "@" + netloc
+    path = quote(_remove_dot_segments(parts.path or "/"), safe=_PATH_SAFE)
+    query = quote(parts.query, safe=_QUERY_SAFE)
+    return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def _redact(url: str) -> str:
+    """A URL fit for logs: no password, no query values (either may carry a token)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, netloc, parts.path, "…" if parts.query else "", ""))
+
+
+def _origin(parts: SplitResult) -> tuple[str, str, int | None]:
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or DEFAULT_PORTS.get(scheme)
+
+
+def _check_url(source: str) -> None:
+    try:
+        parts = urlsplit(source)
+    except ValueError:
+        raise LoadError(source, "this is not a valid link") from None
+    if parts.scheme not in DEFAULT_PORTS:
+        raise LoadError(source, "only http and https links can be imported")
+    try:
+        parts.port  # noqa: B018 - validates the port
+    except ValueError:
+        raise LoadError(source, "this is not a valid link (the port is not a number)") from None
+    if not parts.hostname:
+        raise LoadError(source, "this is not a valid link (it has no server name)")
+
+
+# -- HTTP ------------------------------------------------------------------------------------------
+
+def _seconds(value: float) -> str:
+    return f"{value:g} s"
+
+
+def _size(n: int) -> str:
+    if n >= 1024 * 1024:
+        return f"{n / (1024 * 1024):.3g} MB"
+    if n >= 1024:
+        return f"{n / 1024:.3g} KB"
+    return f"{n} bytes"
+
+
+def _timeout(timeout: float) -> httpx.Timeout:
+    return httpx.Timeout(connect=timeout, read=timeout, write=timeout, pool=timeout)
+
+
+def _new_client(timeout: float) -> httpx.Client:
+    return httpx.Client(
+        timeout=_timeout(timeout), follow_redirects=False, headers={"User-Agent": USER_AGENT}, trust_env=False
+    )
+
+
+class _RedirectRefused(LoadError):
+    """A redirect we will not follow (bad scheme, loop, too many); the server itself is reachable."""
+
+
+@dataclass
+class _Page:
+    url: str  # after redirects
+    media_type: str
+    charset: str | None
+    body: bytes
+
+
+def _transport_error(source: str, url: str, exc: httpx.HTTPError, timeout: float) -> LoadError:
+    host = urlsplit(url).hostname or url
+    if isinstance(exc, httpx.TimeoutException):
+        if isinstance(exc, httpx.ConnectTimeout):
+            return LoadError(source, f"could not connect to {host} (no answer within {_seconds(timeout)})")
+        return LoadError(source, f"the server did not answer within {_seconds(timeout)}")
+    text = str(exc).lower()
+    if isinstance(exc, httpx.ConnectError):
+        if "name or service not known" in text or "nodename nor servname" in text or "name resolution" in text \
+                or "getaddrinfo" in text or "no address associated" in text:
+            return LoadError(source, f"could not connect to {host} (the name could not be found; check the address)")
+        if "refused" in text:
+            return LoadError(source, f"could not connect to {host} (the connection was refused)")
+        if "certificate" in text or "ssl" in text:
+            return LoadError(source, f"could not connect securely to {host} (its certificate could not be verified)")
+        return LoadError(source, f"could not connect to {host}")
+    if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
+        return LoadError(source, "this is not a valid link")
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return LoadError(source, "the server sent a broken answer (the connection closed early or the reply was invalid)")
+    if isinstance(exc, httpx.DecodingError):
+        return LoadError(source, "the server sent a page that could not be decompressed")
+    if isinstance(exc, (httpx.ReadError, httpx.WriteError, httpx.NetworkError)):
+        return LoadError(source, "the connection broke while downloading the page")
+    return LoadError(source, f"the download failed ({type(exc).__name__})")
+
+
+def _status_text(response: httpx.Response) -> str:
+    phrase = response.reason_phrase
+    if not phrase:
+        try:
+            phrase = HTTPStatus(response.status_code).phrase
+        except ValueError:
+            phrase = ""
+    return f"{response.status_code} {phrase}".strip()
+
+
+def _open(
+    client: httpx.Client, source: str, url: str, timeout: float, max_redirects: int
+) -> httpx.Response:
+    """Send GET, following redirects by hand. Returns an open streamed response the caller closes."""
+    visited = {url}
+    redirects = 0
+    while True:
+        try:
+            request = client.build_request("GET", url, timeout=_timeout(timeout))
+            response = client.send(request, stream=True, follow_redirects=False)
+        except httpx.HTTPError as exc:
+            raise _transport_error(source, url, exc, timeout) from None
+        location = response.headers.get("location")
+        if response.status_code not in REDIRECT_CODES or not location:
+            return response
+        set_cookie = "set-cookie" in response.headers
+        response.close()
+        target = urljoin(url, location.strip())
+        scheme = urlsplit(target).scheme.lower()
+        if scheme not in DEFAULT_PORTS:
+            shown = f"{scheme}://" if target.lower().startswith(f"{scheme}://") else f"{scheme}:"
+            log.warning("redirect refused url=%s scheme=%s", _redact(url), scheme)
+            raise _RedirectRefused(source, f"redirected to a {shown} address, which is not allowed")
+        target = normalise_url(target)
+        redirects += 1
+        # A redirect back to a page already seen is a loop, unless it set a cookie (login/consent hops).
+        if target in visited and not set_cookie:
+            raise _RedirectRefused(source, f"the server redirects in a loop (back to {target})")
+        if redirects > max_redirects:
+            raise _RedirectRefused(source, f"too many redirects (more than {max_redirects})")
+        log.debug("redirect from=%s to=%s status=%d", _redact(url), _redact(target), response.status_code)
+        visited.add(target)
+        url = target
+
+
+def _read_capped(response: httpx.Response, source: str, max_bytes: int, deadline: float, total: float) -> bytes:
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise LoadError(source, f"the page is too large (over {_size(max_bytes)})")
+    buf = bytearray()
+    for chunk in response.iter_bytes(_CHUNK):
+        buf += chunk
+        if len(buf) > max_bytes:
+            raise LoadError(source, f"the page is too large (over {_size(max_bytes)})")
+        if time.monotonic() > deadline:
+            raise LoadError(source, f"the server did not send the whole page within {_seconds(total)}")
+    return bytes(buf)
+
+
+def _get_page(
+    client: httpx.Client, source: str, timeout: float, max_bytes: int, max_redirects: int
+) -> _Page:
+    """Download ``source`` as a page: redirects, status, content type and size all checked."""
+    # Read timeouts are per read; this caps a server that trickles bytes forever.
+    total = max(timeout * 4, timeout + 5)
+    deadline = time.monotonic() + total
+    response = _open(client, source, source, timeout, max_redirects)
+    try:
+        final = normalise_url(str(response.url))
+        if not 200 <= response.status_code < 300:
+            raise LoadError(source, f"the server answered {_status_text(response)}")
+        content_type = response.headers.get("content-type", "")
+        media_type = content_type.split(";")[0].strip().lower() or "text/html"
+        if media_type not in HTML_TYPES and media_type not in TEXT_TYPES:
+            hint = _DOWNLOAD_HINTS.get(media_type, "")
+            raise LoadError(source, f"this link serves {media_type}, not a web page{hint}")
+        try:
+            body = _read_capped(response, source, max_bytes, deadline, total)
+        except httpx.HTTPError as exc:
+            raise _transport_error(source, final, exc, timeout) from None
+        return _Page(url=final, media_type=media_type, charset=response.charset_encoding, body=body)
+    finally:
+        response.close()
+
+
+def _extract(page: _Page, source: str) -> tuple[Extracted, str]:
+    declared = page.charset
+    if declared is None and page.media_type in HTML_TYPES:
+        declared = meta_charset(page.body)
+    text = decode_text(page.body, source, declared)
+    if page.media_type in TEXT_TYPES:
+        parts = urlsplit(source)
+        title = parts.path.rstrip("/").rpartition("/")[2] or parts.hostname or source
+        extracted = Extracted(source=source, title=title, text=text, kind="text")
+    else:
+        extracted = extract_html(text, source)
+        if not extracted.title:
+            parts = urlsplit(source)
+            extracted.title = (parts.hostname or "") + (parts.path if parts.path != "/" else "")
+    if not extracted.text.strip():
+        raise LoadError(source, "no text found on the page")
+    return extracted, text
+
+
+# -- robots.txt ------------------------------------------------------------------------------------
+
+class _Robots:
+    """Per-site robots.txt rules, fetched once per crawl or fetch."""
+
+    def __init__(self, client: httpx.Client, timeout: float) -> None:
+        self._client = client
+        self._timeout = timeout
+        self._sites: dict[tuple[str, str, int | None], Callable[[str], bool]] = {}
+
+    def allowed(self, url: str) -> bool:
+        """Whether ``url`` may be fetched. Raises ``LoadError`` (for ``url``) if its server is unreachable."""
+        key = _origin(urlsplit(url))
+        rule = self._sites.get(key)
+        if rule is None:
+            rule = self._sites[key] = self._load(url)
+        return rule(url)
+
+    def _load(self, page: str) -> Callable[[str], bool]:
+        parts = urlsplit(page)
+        robots_url = urlunsplit((parts.scheme, parts.netloc, "/robots.txt", "", ""))
+        try:
+            response = _open(self._client, page, robots_url, self._timeout, 5)
+        except _RedirectRefused as exc:
+            log.info("robots.txt ignored url=%s reason=%s", _redact(robots_url), exc.reason)
+            return _allow_all
+        # Any other LoadError means the server is unreachable: the page would fail the same way.
+        try:
+            status = response.status_code
+            if status in (401, 403):
+                log.info("robots.txt forbidden url=%s status=%d", _redact(robots_url), status)
+                return _deny_all
+            if not 200 <= status < 300:
+                return _allow_all
+            try:
+                total = self._timeout * 4
+                body = _read_capped(response, page, MAX_ROBOTS_BYTES, time.monotonic() + total, total)
+            except LoadError as exc:
+                log.info("robots.txt ignored url=%s reason=%s", _redact(robots_url), exc.reason)
+                return _allow_all
+            except httpx.HTTPError as exc:
+                raise _transport_error(page, robots_url, exc, self._timeout) from None
+        finally:
+            response.close()
+        parser = RobotFileParser(robots_url)
+        parser.parse(body.decode("utf-8", errors="replace").splitlines())
+        log.debug("robots.txt loaded url=%s", _redact(robots_url))
+
+        def rule(url: str) -> bool:
+            return bool(parser.can_fetch(USER_AGENT, url))
+
+        return rule
+
+
+def _allow_all(url: str) -> bool:
+    return True
+
+
+def _deny_all(url: str) -> bool:
+    return False
+
+
+def _robots_refusal(source: str) -> LoadError:
+    return LoadError(source, "robots.txt does not allow importing this page (the site asks programs not to read it)")
+
+
+# -- public API ------------------------------------------------------------------------------------
+
+def fetch(
+    url: str,
+    *,
+    client: httpx.Client | None = None,
+    timeout: float = 15.0,
+    max_bytes: int = MAX_BYTES,
+    max_redirects: int = 5,
+    robots: bool = True,
+) -> tuple[Extracted, str]:
+    """Download one page and extract its text. Returns ``(extracted, decoded_html)``.
+
+    ``extracted.source`` is the normalised *requested* URL, so re-importing a link that redirects
+    still updates the same document. Raises ``LoadError`` for every failure.
+    """
+    source = normalise_url(url)
+    _check_url(source)
+    own = client is None
+    active = client if client is not None else _new_client(timeout)
+    try:
+        if robots and not _Robots(active, timeout).allowed(source):
+            raise _robots_refusal(source)
+        extracted, html, _final = _fetch_page(active, source, timeout, max_bytes, max_redirects)
+        return extracted, html
+    finally:
+        if own:
+            active.close()
+
+
+def _fetch_page(
+    client: httpx.Client, source: str, timeout: float, max_bytes: int, max_redirects: int
+) -> tuple[Extracted, str, str]:
+    started = time.monotonic()
+    try:
+        page = _get_page(client, source, timeout, max_bytes, max_redirects)
+        extracted, html = _extract(page, source)
+    except LoadError as exc:
+        log.info("fetch failed url=%s reason=%s", _redact(source), exc.reason)
+        raise
+    log.info("fetched url=%s final=%s type=%s bytes=%d chars=%d seconds=%.2f", _redact(source), _redact(page.url),
+             page.media_type, len(page.body), len(extracted.text), time.monotonic() - started)
+    return extracted, html, page.url
+
+
+def _page_links(html: str, page_url: str) -> list[str]:
+    base = page_url
+    m = _BASE_HREF.search(html[:65536])
+    if m:
+        base = urljoin(page_url, m.group(1))
+    out: list[str] = []
+    for href in links(html):
+        href = href.strip()
+        if not href or href.startswith("#"):
+            continue
+        target = urljoin(base, href)
+        if urlsplit(target).scheme.lower() in DEFAULT_PORTS:
+            out.append(normalise_url(target))
+    return out
+
+
+def crawl(
+    url: str,
+    *,
+    depth: int = 0,
+    max_pages: int = 20,
+    cancel: threading.Event | None = None,
+    timeout: float = 15.0,
+    max_bytes: int = MAX_BYTES,
+) -> Iterator[Extracted | LoadError]:
+    """Import ``url`` and, breadth first, same-site pages it links to, up to ``depth`` links away.
+
+    Yields one item per page attempted: its ``Extracted`` or the ``LoadError`` that stopped it; a
+    bad page never ends the crawl. Stops after ``max_pages`` attempts, or when ``cancel`` is set
+    (checked between pages). Pages robots.txt disallows are skipped silently, except the start
+    page, which yields the refusal.
+    """
+    start = normalise_url(url)
+    try:
+        _check_url(start)
+    except LoadError as exc:
+        yield exc
+        return
+    start_parts = urlsplit(start)
+    site = {_origin(start_parts)}
+    queue: deque[tuple[str, int]] = deque([(start, 0)])
+    seen = {start}
+    attempted = 0
+    log.info("crawl started url=%s depth=%d max_pages=%d", _redact(start), depth, max_pages)
+    with _new_client(timeout) as client:
+        robots = _Robots(client, timeout)
+        while queue and attempted < max_pages:
+            if cancel is not None and cancel.is_set():
+                log.info("crawl cancelled url=%s pages=%d", _redact(start), attempted)
+                return
+            page, level = queue.popleft()
+            try:
+                allowed = robots.allowed(page)
+            except LoadError as exc:
+                attempted += 1
+                yield exc
+                continue
+            if not allowed:
+                if page == start:
+                    attempted += 1
+                    yield _robots_refusal(page)
+                else:
+                    log.info("crawl skipped by robots.txt url=%s", _redact(page))
+                continue
+            attempted += 1
+            try:
+                extracted, html, final = _fetch_page(client, page, timeout, max_bytes, 5)
+            except LoadError as exc:
+                yield exc
+                continue
+            if page == start:
+                # A start page that redirects (http -> https, bare -> www) moves the site with it.
+                site.add(_origin(urlsplit(final)))
+            yield extracted
+            if level >= depth:
+                continue
+            for link in _page_links(html, final):
+                if link in seen:
+                    continue
+                seen.add(link)
+                parts = urlsplit(link)
+                if _origin(parts) not in site:
+                    continue
+                if parts.path.lower().endswith(SKIP_SUFFIXES):
+                    continue
+                queue.append((link, level + 1))
+    log.info("crawl finished url=%s pages=%d", _redact(start), attempted)

@@ -1,0 +1,1 @@
+"""The app: entry point, CLI, wiring and worker threads."""

@@ -1,0 +1,231 @@
+"""The ``footnote`` command line: ingest, search, list, remove (and ask, key, conversations)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from core.errors import FootnoteError, LibraryLockedError
+from core.settings import default_data_dir
+from desktop.context import CliContext
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_ERROR, EXIT_PARTIAL, EXIT_LOCKED = 0, 1, 2, 3
+
+
+def _progress(ctx: CliContext) -> Any:
+    """A tqdm bar on a terminal; nothing when output is piped or --json is set."""
+    if ctx.json or not ctx.err.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=0, unit="chunk", file=ctx.err, dynamic_ncols=True, leave=False)
+
+
+def cmd_ingest(args: argparse.Namespace, ctx: CliContext) -> int:
+    engine = ctx.engine()
+    imported: list[dict[str, Any]] = []
+    skipped: list[dict[str, str]] = []
+    failed: list[dict[str, str]] = []
+    bar = _progress(ctx)
+    last_done: dict[str, int] = {}
+    for ev in engine.ingest(args.sources, crawl_depth=args.crawl_depth, max_pages=args.max_pages):
+        if bar is not None:
+            if ev.kind == "started":
+                bar.set_description(Path(ev.source).name[:40] if "://" not in ev.source else ev.source[:40])
+            elif ev.kind == "chunked":
+                bar.total += ev.total
+                bar.refresh()
+            elif ev.kind == "embedded":
+                bar.update(ev.done - last_done.get(ev.source, 0))
+                last_done[ev.source] = ev.done
+        if ev.kind == "done":
+            imported.append({"document_id": ev.document_id, "source": ev.source, "title": ev.title,
+                             "chunks": ev.total})
+            if not ctx.json:
+                _line(ctx, bar, f"imported  {ev.title or ev.source} ({ev.total} chunks)")
+        elif ev.kind == "skipped":
+            skipped.append({"source": ev.source, "reason": ev.error})
+            if not ctx.json:
+                _line(ctx, bar, f"unchanged {ev.source}")
+        elif ev.kind == "failed":
+            failed.append({"source": ev.source, "error": ev.error})
+            if not ctx.json:
+                _line(ctx, bar, f"failed    {ev.error}", err=True)
+    if bar is not None:
+        bar.close()
+    if ctx.json:
+        ctx.emit({"imported": imported, "skipped": skipped, "failed": failed})
+    else:
+        ctx.out.write(f"{len(imported)} imported, {len(skipped)} unchanged, {len(failed)} failed\n")
+    return EXIT_PARTIAL if failed else EXIT_OK
+
+
+def _line(ctx: CliContext, bar: Any, text: str, err: bool = False) -> None:
+    if bar is not None:
+        bar.write(text, file=ctx.err if err else ctx.out)
+    else:
+        (ctx.err if err else ctx.out).write(text + "\n")
+
+
+def _search_obj(query: str, hits: list[Any]) -> dict[str, Any]:
+    return {"query": query, "results": [
+        {"rank": i, "score": round(h.score, 6), "document_id": h.document_id, "source": h.source,
+         "title": h.title, "section": h.section, "page": h.page, "text": h.text}
+        for i, h in enumerate(hits, start=1)]}
+
+
+def cmd_search(args: argparse.Namespace, ctx: CliContext) -> int:
+    engine = ctx.engine()
+    if args.queries_file:
+        try:
+            lines = Path(args.queries_file).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise FootnoteError(f"{args.queries_file}: cannot read the queries file ({exc.strerror})") from None
+        queries = [q for q in (line.strip() for line in lines) if q]
+    elif args.query:
+        queries = [" ".join(args.query)]
+    else:
+        raise FootnoteError("search: give a QUERY or --queries-file FILE")
+    for q in queries:
+        hits = engine.search(q, top_k=args.top_k, mode=args.mode)
+        if ctx.json:
+            ctx.emit(_search_obj(q, hits))
+        else:
+            if len(queries) > 1:
+                ctx.out.write(f"# {q}\n")
+            if not hits:
+                ctx.out.write("no results\n")
+            for i, h in enumerate(hits, start=1):
+                where = f", p. {h.page}" if h.page else ""
+                section = f" › {h.section}" if h.section else ""
+                snippet = " ".join(h.text.split())[:200]
+                ctx.out.write(f"[{i}] {h.score:.3f}  {h.title}{section} — {h.source}{where}\n    {snippet}\n")
+    return EXIT_OK
+
+
+def _doc_obj(d: Any) -> dict[str, Any]:
+    return {"document_id": d.id, "source": d.source, "title": d.title, "kind": d.kind, "status": d.status,
+            "chunks": d.chunks, "error": d.error}
+
+
+def cmd_list(args: argparse.Namespace, ctx: CliContext) -> int:
+    docs = ctx.engine().documents()
+    if ctx.json:
+        ctx.emit({"documents": [_doc_obj(d) for d in docs]})
+        return EXIT_OK
+    if not docs:
+        ctx.out.write("the library is empty: add documents with `footnote ingest PATH_OR_URL`\n")
+    for d in docs:
+        extra = f"  ({d.error})" if d.status == "failed" else ""
+        ctx.out.write(f"{d.id}  {d.status:<9} {d.chunks:>5}  {d.title} — {d.source}{extra}\n")
+    return EXIT_OK
+
+
+def cmd_remove(args: argparse.Namespace, ctx: CliContext) -> int:
+    doc = ctx.engine().remove(args.target)
+    if ctx.json:
+        ctx.emit({"removed": _doc_obj(doc)})
+    else:
+        ctx.out.write(f"removed {doc.title} — {doc.source}\n")
+    return EXIT_OK
+
+
+def cmd_setup_models(args: argparse.Namespace, ctx: CliContext) -> int:
+    """Verify the bundled models (sha256) and assemble the embedding folder; used by `make setup`."""
+    from core.modelstore import default_llm_path, embedding_model_dir
+
+    folder = embedding_model_dir(ctx.data_dir)
+    gguf = default_llm_path()
+    if ctx.json:
+        ctx.emit({"embedding_model": str(folder), "llm": str(gguf)})
+    else:
+        ctx.out.write(f"embedding model ready: {folder}\nlanguage model ready: {gguf}\n")
+    return EXIT_OK
+
+
+def _global_options(parser: argparse.ArgumentParser, _: argparse.ArgumentParser) -> None:
+    suppress = parser.argument_default == argparse.SUPPRESS
+    parser.add_argument("--data-dir", type=Path, **({} if suppress else {"default": None}),
+                        help="library folder (default: FOOTNOTE_DATA_DIR or the user data folder)")
+    parser.add_argument("--json", action="store_true", **({} if suppress else {"default": False}),
+                        help="machine-readable output")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log to stderr")
+
+
+class _Sub:
+    """Adds the common options to every subcommand, including those other modules register."""
+
+    def __init__(self, sub: Any, common: argparse.ArgumentParser) -> None:
+        self._sub = sub
+        self._common = common
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        kwargs.setdefault("parents", [self._common])
+        parser: argparse.ArgumentParser = self._sub.add_parser(name, **kwargs)
+        return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="footnote", description="Ask your documents; every answer cites its source.")
+    _global_options(parser, argparse.ArgumentParser(add_help=False))
+    # The same options after the subcommand (`footnote ingest X --json`); SUPPRESS keeps the global value.
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    _global_options(common, common)
+    sub = _Sub(parser.add_subparsers(dest="command"), common)
+
+    p = sub.add_parser("ingest", help="import files, folders or web pages")
+    p.add_argument("sources", nargs="+", metavar="PATH_OR_URL")
+    p.add_argument("--crawl-depth", type=int, default=0, help="follow same-site links this deep (default 0)")
+    p.add_argument("--max-pages", type=int, default=20, help="stop a crawl after this many pages")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("search", help="find the passages that match a question")
+    p.add_argument("query", nargs="*")
+    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--mode", choices=["hybrid", "dense", "sparse"], default="hybrid")
+    p.add_argument("--queries-file", default=None, help="one query per line; prints one JSON object per line")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("list", help="list the documents in the library")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("remove", help="remove a document and all its chunks")
+    p.add_argument("target", metavar="SOURCE_OR_ID")
+    p.set_defaults(func=cmd_remove)
+
+    p = sub.add_parser("setup-models", help="verify the bundled models")
+    p.set_defaults(func=cmd_setup_models)
+
+    try:
+        from desktop import cli_answers
+    except ImportError:
+        cli_answers = None  # type: ignore[assignment]
+    if cli_answers is not None:
+        cli_answers.register(sub)
+    return parser
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    data_dir = (args.data_dir or default_data_dir()).expanduser()
+    ctx = CliContext(data_dir=data_dir, json=args.json)
+    try:
+        code: int = args.func(args, ctx)
+        return code
+    except LibraryLockedError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return EXIT_LOCKED
+    except FootnoteError as exc:
+        if ctx.json:
+            ctx.emit({"error": str(exc)})
+        sys.stderr.write(f"footnote: {exc}\n")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        sys.stderr.write("footnote: interrupted\n")
+        return 130
+    finally:
+        ctx.close()

@@ -1,0 +1,33 @@
+"""Entry point: ``footnote`` with a subcommand runs the CLI; with none, the desktop window."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+
+def _configure_logging(verbose: bool) -> None:
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from desktop.cli import build_parser, run_cli
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose)
+    if args.data_dir is None and os.environ.get("FOOTNOTE_DATA_DIR"):
+        from pathlib import Path
+
+        args.data_dir = Path(os.environ["FOOTNOTE_DATA_DIR"])
+    if args.command is None:
+        from desktop.app import run_app
+
+        return run_app(args)
+    return run_cli(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

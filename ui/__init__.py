@@ -1,0 +1,1 @@
+"""Qt widgets only; they receive services from desktop/, never engine libraries."""
