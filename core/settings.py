@@ -37,7 +37,7 @@ class Settings:
     chunk_tokens: int = field(default=200, metadata={"description": "Largest chunk, in embedder word pieces."})
     chunk_overlap: int = field(default=32, metadata={"description": "Word pieces shared by split neighbours."})
     top_k: int = field(default=5, metadata={"description": "Passages retrieved for a question."})
-    dense_weight: float = field(default=0.9, metadata={"description": "Weight of meaning vs keywords in search."})
+    dense_weight: float = field(default=0.6, metadata={"description": "Weight of meaning vs keywords in search."})
     qdrant_url: str = field(default="", metadata={"description": "Qdrant server URL; empty means local mode."})
     embed_threads: int = field(default=0, metadata={"description": "Embedding threads; 0 means all cores."})
     # Generation

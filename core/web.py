@@ -158,7 +158,7 @@ def _timeout(timeout: float) -> httpx.Timeout:
 
 def _new_client(timeout: float) -> httpx.Client:
     return httpx.Client(
-        timeout=_timeout(timeout), follow_redirects=False, headers={"User-Agent": USER_AGENT}, trust_env=False
+        timeout=_timeout(timeout), follow_redirects=False, headers={"User-Agent": USER_AGENT}
     )
 
 
@@ -265,7 +265,7 @@ def _get_page(
 ) -> _Page:
     """Download ``source`` as a page: redirects, status, content type and size all checked."""
     # Read timeouts are per read; this caps a server that trickles bytes forever.
-    total = max(timeout * 4, timeout + 5)
+    total = timeout * 4
     deadline = time.monotonic() + total
     response = _open(client, source, source, timeout, max_redirects)
     try:

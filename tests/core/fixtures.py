@@ -1,0 +1,39 @@
+"""Fixture documents the tests write themselves: real PDFs, Word files and bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def make_pdf(path: Path, pages: list[str], password: str | None = None) -> Path:
+    """A real PDF with one text paragraph per page (reportlab), optionally encrypted (pypdf)."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    c = canvas.Canvas(str(path), pagesize=A4)
+    for text in pages:
+        y = 800
+        for line in text.split("\n"):
+            c.drawString(72, y, line)
+            y -= 16
+        c.showPage()
+    c.save()
+    if password:
+        from pypdf import PdfReader, PdfWriter
+
+        writer = PdfWriter(clone_from=PdfReader(str(path)))
+        writer.encrypt(user_password=password, owner_password=password + "-owner")
+        with path.open("wb") as fh:
+            writer.write(fh)
+    return path
+
+
+def make_docx(path: Path, heading: str, paragraphs: list[str]) -> Path:
+    import docx
+
+    d = docx.Document()
+    d.add_heading(heading, level=1)
+    for p in paragraphs:
+        d.add_paragraph(p)
+    d.save(str(path))
+    return path

@@ -1,0 +1,175 @@
+"""The engine end to end with real parts: FastEmbed, Qdrant local mode, SQLite, real processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from core.engine import Engine
+from core.errors import LibraryLockedError
+from core.events import IngestEvent
+from core.settings import Settings
+from tests.core.fixtures import make_pdf
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    e = Engine(tmp_path / "data")
+    yield e
+    e.close()
+
+
+def run(engine: Engine, *sources: Path | str) -> list[IngestEvent]:
+    return list(engine.ingest([str(s) for s in sources]))
+
+
+def kinds(events: list[IngestEvent], kind: str) -> list[IngestEvent]:
+    return [e for e in events if e.kind == kind]
+
+
+def test_import_search_reimport_change_remove(engine: Engine, tmp_path: Path) -> None:
+    a = tmp_path / "volcano.txt"
+    a.write_text("Mount Etna is an active volcano on the east coast of Sicily.\n\nIt erupts often.")
+    b = tmp_path / "bread.md"
+    b.write_text("# Bread\n\nSourdough bread rises with wild yeast and lactic bacteria.")
+    events = run(engine, a, b)
+    assert [e.kind for e in events if e.source == str(a)] == ["started", "chunked", "embedded", "done"]
+    hits = engine.search("Which volcano is on Sicily?", top_k=2)
+    assert hits[0].source == str(a) and "Etna" in hits[0].text
+    assert hits[0].title == "volcano"
+
+    assert kinds(run(engine, a), "skipped"), "unchanged content is a no-op"
+    v = engine.library_version()
+
+    a.write_text("Mount Vesuvius overlooks the Bay of Naples and buried Pompeii in 79 AD.")
+    assert kinds(run(engine, a), "done")
+    assert engine.library_version() > v
+    texts = [h.text for h in engine.search("volcano", top_k=5)]
+    assert any("Vesuvius" in t for t in texts) and not any("Etna" in t for t in texts), "old chunks replaced"
+
+    engine.remove(str(a))
+    assert all(h.source != str(a) for h in engine.search("Vesuvius Naples Pompeii", top_k=5))
+    assert [d.source for d in engine.documents()] == [str(b)]
+
+
+def test_pdf_citation_metadata(engine: Engine, tmp_path: Path) -> None:
+    pdf = make_pdf(tmp_path / "manual.pdf", ["Chapter one is about installing.", "The warranty lasts five years."])
+    run(engine, pdf)
+    hit = engine.search("How long is the warranty?", top_k=1)[0]
+    assert hit.page == 2 and "five years" in hit.text
+
+
+def test_bad_input_never_harms_the_index(engine: Engine, tmp_path: Path) -> None:
+    good = tmp_path / "good.txt"
+    good.write_text("The Nile is the longest river in Africa.")
+    run(engine, good)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "empty.txt").write_bytes(b"")
+    (bad / "junk.pdf").write_bytes(os.urandom(2048))
+    make_pdf(bad / "locked.pdf", ["secret"], password="pw")
+    (bad / "broken.docx").write_bytes(b"not a zip")
+    (bad / "ok.txt").write_text("Penguins live in Antarctica.")
+    events = run(engine, bad, tmp_path / "nope.txt")
+    failed = {Path(e.source).name: e.error for e in kinds(events, "failed")}
+    assert set(failed) == {"empty.txt", "junk.pdf", "locked.pdf", "broken.docx", "nope.txt"}
+    assert "encrypted" in failed["locked.pdf"] and failed["locked.pdf"].startswith(str(bad / "locked.pdf"))
+    assert [Path(e.source).name for e in kinds(events, "done")] == ["ok.txt"]
+    assert engine.search("longest river in Africa", top_k=1)[0].source == str(good)
+    statuses = {Path(d.source).name: (d.status, d.error) for d in engine.documents()}
+    assert statuses["good.txt"][0] == "ready" and statuses["ok.txt"][0] == "ready"
+    assert statuses["junk.pdf"][0] == "failed" and "not a valid PDF" in statuses["junk.pdf"][1]
+
+
+def test_failed_reimport_keeps_the_ready_version(engine: Engine, tmp_path: Path) -> None:
+    f = tmp_path / "notes.txt"
+    f.write_text("Otters hold hands while they sleep.")
+    run(engine, f)
+    f.write_bytes(b"")
+    assert kinds(run(engine, f), "failed")
+    assert "Otters" in engine.search("otters sleep", top_k=1)[0].text
+
+
+def test_cancel_leaves_no_half_document(tmp_path: Path) -> None:
+    import threading
+
+    engine = Engine(tmp_path / "data", Settings(chunk_tokens=16, chunk_overlap=2))
+    try:
+        f = tmp_path / "long.txt"
+        f.write_text("\n\n".join(f"Paragraph {i} talks about topic number {i} in detail." for i in range(400)))
+        cancel = threading.Event()
+        events = []
+        for ev in engine.ingest([str(f)], cancel=cancel):
+            events.append(ev)
+            if ev.kind == "embedded":
+                cancel.set()
+        assert events[-1].kind == "failed" and "cancelled" in events[-1].error
+        assert engine.documents()[0].status == "failed"
+        assert engine.search("topic number 3", top_k=3) == []
+        assert engine.index.count_points() == 0
+    finally:
+        engine.close()
+
+
+def test_second_engine_on_same_folder_is_refused(engine: Engine) -> None:
+    with pytest.raises(LibraryLockedError, match="already open in another Footnote process"):
+        Engine(engine.data_dir)
+
+
+def test_second_process_gets_one_clear_line_and_exit_3(engine: Engine) -> None:
+    proc = subprocess.run([sys.executable, "-m", "desktop.main", "--data-dir", str(engine.data_dir), "list"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 3
+    assert proc.stderr == f"this library is already open in another Footnote process: {engine.data_dir}\n"
+
+
+CHILD = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from core.engine import Engine
+    from core.settings import Settings
+    engine = Engine(Path(sys.argv[1]), Settings(chunk_tokens=16, chunk_overlap=2))
+    for ev in engine.ingest([sys.argv[2]]):
+        print(ev.kind, ev.done, ev.total, flush=True)
+""")
+
+
+def test_killed_import_leaves_no_half_document_and_restarts(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    doc = tmp_path / "big.txt"
+    doc.write_text("\n\n".join(f"Section {i}: the quick brown fox number {i} jumps." for i in range(600)))
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(data), str(doc)], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:
+            if line.startswith("embedded"):
+                done, total = map(int, line.split()[1:])
+                assert done < total, "the document must still be importing when we kill it"
+                break
+        else:
+            pytest.fail("the child never reported progress")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        proc.stdout.close()
+    engine = Engine(data, Settings(chunk_tokens=16, chunk_overlap=2))
+    try:
+        assert engine.search("quick brown fox", top_k=3) == [], "no half document is searchable"
+        assert engine.index.count_points() == 0, "the unfinished chunks were cleaned up"
+        assert engine.documents() == []
+        events = run(engine, doc)
+        assert events[-1].kind == "done"
+        assert engine.index.count_points() == events[-1].total
+        assert engine.search("fox number 7 jumps", top_k=1)[0].source == str(doc)
+    finally:
+        engine.close()
