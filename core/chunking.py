@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from core.documents import Chunk, Extracted
 
@@ -20,11 +20,13 @@ _SENTENCE_END = re.compile(r"[.!?;:][\"')\]]*\s")
 
 
 class Encoding(Protocol):
-    offsets: list[tuple[int, int]]
+    @property
+    def offsets(self) -> list[tuple[int, int]]: ...
 
 
 class TokenizerLike(Protocol):
-    def encode_batch(self, inputs: list[str], add_special_tokens: bool = ...) -> Sequence[Encoding]: ...
+    def encode_batch(self, input: Sequence[Any], is_pretokenized: bool = ...,  # noqa: A002 - tokenizers' name
+                     add_special_tokens: bool = ...) -> list[Any]: ...
 
 
 def load_tokenizer(path: str) -> TokenizerLike:
@@ -34,7 +36,7 @@ def load_tokenizer(path: str) -> TokenizerLike:
     tok = Tokenizer.from_file(path)
     tok.no_truncation()
     tok.no_padding()
-    return tok  # type: ignore[no-any-return]
+    return tok
 
 
 def _segments(ex: Extracted) -> list[tuple[int, int]]:

@@ -108,9 +108,9 @@ def _pdf(path: Path) -> Extracted:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
             try:
-                ok = reader.decrypt("")
+                ok = bool(reader.decrypt(""))
             except Exception:  # noqa: BLE001 - pypdf raises several types for unsupported crypto
-                ok = 0
+                ok = False
             if not ok:
                 raise LoadError(source, "the file is encrypted (password-protected PDF)")
         parts: list[str] = []

@@ -43,7 +43,7 @@ def _package_dir(module: str, package: str) -> Path:
 
 
 def _source_path(entry: dict[str, Any]) -> Path:
-    path = _package_dir(entry["module"], entry["package"]) / entry["path"]
+    path: Path = _package_dir(entry["module"], entry["package"]) / str(entry["path"])
     if not path.exists():
         raise ModelError(f"model file {path} is missing from package '{entry['package']}': {SETUP_HINT}")
     return path
@@ -63,7 +63,7 @@ _assemble_lock = threading.Lock()
 def embedding_model_dir(data_dir: Path, model: dict[str, Any] | None = None) -> Path:
     """Return a verified folder holding the embedding model, assembling it on first use."""
     model = model or catalog.default_model("embedding")
-    target = data_dir / "models" / model["id"]
+    target: Path = data_dir / "models" / str(model["id"])
     with _assemble_lock:
         marker = target / ".verified"
         if marker.exists() and all((target / f["name"]).exists() for f in model["files"]):

@@ -267,7 +267,7 @@ class Index:
         with self.lock:
             self.client.upsert(
                 COLLECTION,
-                points=qm.Batch(ids=ids, vectors={"dense": vectors.tolist()}, payloads=payloads),
+                points=qm.Batch(ids=list[Any](ids), vectors={"dense": vectors.tolist()}, payloads=payloads),
                 wait=True,
             )
             with self._tx():

@@ -39,23 +39,22 @@ TEXT_TYPES = frozenset({"text/plain"})
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # Links a crawl skips without asking: they are files, not pages.
-SKIP_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".ico", ".bmp", ".tif", ".tiff", ".pdf",
-                 ".zip", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar", ".tar", ".exe", ".dmg", ".msi", ".deb",
-                 ".rpm", ".apk", ".iso", ".mp3", ".mp4", ".m4a", ".ogg", ".wav", ".avi", ".mov", ".mkv", ".webm",
-                 ".css", ".js", ".json", ".xml", ".rss", ".atom", ".woff", ".woff2", ".ttf", ".doc", ".docx",
-                 ".xls", ".xlsx", ".ppt", ".pptx", ".epub")
+SKIP_SUFFIXES = tuple(
+    ".png .jpg .jpeg .gif .webp .svg .ico .bmp .tif .tiff .pdf .zip .gz .tgz .bz2 .xz .7z .rar .tar .exe .dmg"
+    " .msi .deb .rpm .apk .iso .mp3 .mp4 .m4a .ogg .wav .avi .mov .mkv .webm .css .js .json .xml .rss .atom"
+    " .woff .woff2 .ttf .doc .docx .xls .xlsx .ppt .pptx .epub".split()
+)
 _DOWNLOAD_HINTS = {
     "application/pdf": "; download it and import the file instead",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document":
-        "; download it and import the file instead",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "; download it and import the file instead",
 }
 _BASE_HREF = re.compile(r"""<base\s[^>]*href\s*=\s*["']?([^"'\s>]+)""", re.I)
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 _QUERY_SAFE = _PATH_SAFE + "?"
-_CHUNK = 64 * 1024
 
 
 # -- URLs ------------------------------------------------------------------------------------------
+
 
 def _remove_dot_segments(path: str) -> str:
     """RFC 3986 section 5.2.4 for absolute paths: ``/a/./b/../c`` -> ``/a/c``."""
@@ -140,6 +139,7 @@ def _check_url(source: str) -> None:
 
 # -- HTTP ------------------------------------------------------------------------------------------
 
+
 def _seconds(value: float) -> str:
     return f"{value:g} s"
 
@@ -157,9 +157,7 @@ def _timeout(timeout: float) -> httpx.Timeout:
 
 
 def _new_client(timeout: float) -> httpx.Client:
-    return httpx.Client(
-        timeout=_timeout(timeout), follow_redirects=False, headers={"User-Agent": USER_AGENT}
-    )
+    return httpx.Client(timeout=_timeout(timeout), follow_redirects=False, headers={"User-Agent": USER_AGENT})
 
 
 class _RedirectRefused(LoadError):
@@ -182,8 +180,13 @@ def _transport_error(source: str, url: str, exc: httpx.HTTPError, timeout: float
         return LoadError(source, f"the server did not answer within {_seconds(timeout)}")
     text = str(exc).lower()
     if isinstance(exc, httpx.ConnectError):
-        if "name or service not known" in text or "nodename nor servname" in text or "name resolution" in text \
-                or "getaddrinfo" in text or "no address associated" in text:
+        if (
+            "name or service not known" in text
+            or "nodename nor servname" in text
+            or "name resolution" in text
+            or "getaddrinfo" in text
+            or "no address associated" in text
+        ):
             return LoadError(source, f"could not connect to {host} (the name could not be found; check the address)")
         if "refused" in text:
             return LoadError(source, f"could not connect to {host} (the connection was refused)")
@@ -193,7 +196,9 @@ def _transport_error(source: str, url: str, exc: httpx.HTTPError, timeout: float
     if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
         return LoadError(source, "this is not a valid link")
     if isinstance(exc, httpx.RemoteProtocolError):
-        return LoadError(source, "the server sent a broken answer (the connection closed early or the reply was invalid)")
+        return LoadError(
+            source, "the server sent a broken answer (the connection closed early or the reply was invalid)"
+        )
     if isinstance(exc, httpx.DecodingError):
         return LoadError(source, "the server sent a page that could not be decompressed")
     if isinstance(exc, (httpx.ReadError, httpx.WriteError, httpx.NetworkError)):
@@ -211,15 +216,15 @@ def _status_text(response: httpx.Response) -> str:
     return f"{response.status_code} {phrase}".strip()
 
 
-def _open(
-    client: httpx.Client, source: str, url: str, timeout: float, max_redirects: int
-) -> httpx.Response:
+def _open(client: httpx.Client, source: str, url: str, timeout: float, max_redirects: int) -> httpx.Response:
     """Send GET, following redirects by hand. Returns an open streamed response the caller closes."""
     visited = {url}
     redirects = 0
     while True:
         try:
             request = client.build_request("GET", url, timeout=_timeout(timeout))
+            if request.headers.get("user-agent", "").startswith("python-httpx"):
+                request.headers["User-Agent"] = USER_AGENT  # a caller's plain client still says who we are
             response = client.send(request, stream=True, follow_redirects=False)
         except httpx.HTTPError as exc:
             raise _transport_error(source, url, exc, timeout) from None
@@ -251,7 +256,7 @@ def _read_capped(response: httpx.Response, source: str, max_bytes: int, deadline
     if declared.isdigit() and int(declared) > max_bytes:
         raise LoadError(source, f"the page is too large (over {_size(max_bytes)})")
     buf = bytearray()
-    for chunk in response.iter_bytes(_CHUNK):
+    for chunk in response.iter_bytes():
         buf += chunk
         if len(buf) > max_bytes:
             raise LoadError(source, f"the page is too large (over {_size(max_bytes)})")
@@ -260,9 +265,7 @@ def _read_capped(response: httpx.Response, source: str, max_bytes: int, deadline
     return bytes(buf)
 
 
-def _get_page(
-    client: httpx.Client, source: str, timeout: float, max_bytes: int, max_redirects: int
-) -> _Page:
+def _get_page(client: httpx.Client, source: str, timeout: float, max_bytes: int, max_redirects: int) -> _Page:
     """Download ``source`` as a page: redirects, status, content type and size all checked."""
     # Read timeouts are per read; this caps a server that trickles bytes forever.
     total = timeout * 4
@@ -306,6 +309,7 @@ def _extract(page: _Page, source: str) -> tuple[Extracted, str]:
 
 
 # -- robots.txt ------------------------------------------------------------------------------------
+
 
 class _Robots:
     """Per-site robots.txt rules, fetched once per crawl or fetch."""
@@ -373,6 +377,7 @@ def _robots_refusal(source: str) -> LoadError:
 
 # -- public API ------------------------------------------------------------------------------------
 
+
 def fetch(
     url: str,
     *,
@@ -411,8 +416,15 @@ def _fetch_page(
     except LoadError as exc:
         log.info("fetch failed url=%s reason=%s", _redact(source), exc.reason)
         raise
-    log.info("fetched url=%s final=%s type=%s bytes=%d chars=%d seconds=%.2f", _redact(source), _redact(page.url),
-             page.media_type, len(page.body), len(extracted.text), time.monotonic() - started)
+    log.info(
+        "fetched url=%s final=%s type=%s bytes=%d chars=%d seconds=%.2f",
+        _redact(source),
+        _redact(page.url),
+        page.media_type,
+        len(page.body),
+        len(extracted.text),
+        time.monotonic() - started,
+    )
     return extracted, html, page.url
 
 

@@ -192,7 +192,9 @@ class HttpServer:
     def __enter__(self) -> HttpServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     # -- addresses ---------------------------------------------------------------------------
@@ -230,8 +232,13 @@ class HttpServer:
         chunks of an iterable body. ``content_type=None`` sends no Content-Type header."""
         if handler is None:
             fixed = Response(
-                body=body, status=status, headers=dict(headers or {}), content_type=content_type,
-                delay=delay, chunk_delay=chunk_delay, redirect_to=redirect_to,
+                body=body,
+                status=status,
+                headers=dict(headers or {}),
+                content_type=content_type,
+                delay=delay,
+                chunk_delay=chunk_delay,
+                redirect_to=redirect_to,
             )
 
             def handler(_request: Request) -> Response:
@@ -266,7 +273,9 @@ class HttpServer:
         with self._lock:
             handler = self._routes.get(request.path) or self._routes.get(urlsplit(request.path).path)
         if handler is None:
-            return Response(body=f"{HTTPStatus.NOT_FOUND.phrase}: {request.path}", status=404, content_type="text/plain")
+            return Response(
+                body=f"{HTTPStatus.NOT_FOUND.phrase}: {request.path}", status=404, content_type="text/plain"
+            )
         return handler(request)
 
     def _sleep(self, seconds: float) -> bool:

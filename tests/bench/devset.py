@@ -41,3 +41,25 @@ def questions() -> list[tuple[str, list[str]]]:
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def synthetic_docs(folder: Path, n_docs: int, paragraphs: int, seed: int = 7) -> list[Path]:
+    """Generated documents built from the dev set's sentences, shuffled, so text looks real."""
+    import random
+
+    rng = random.Random(seed)
+    sentences = [s.strip() + "." for art in load_dev() for p in art["paragraphs"]
+                 for s in p["context"].split(". ") if len(s) > 20]
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for d in range(n_docs):
+        paras = [" ".join(rng.choice(sentences) for _ in range(rng.randint(2, 5))) for _ in range(paragraphs)]
+        path = folder / f"generated-{d:04d}.txt"
+        path.write_text("\n\n".join(paras), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def percentile(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
