@@ -9,6 +9,7 @@ threads.
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import sqlite3
@@ -217,7 +218,7 @@ class ConversationStore:
         assert msg_id is not None
         return Message(msg_id, conversation_id, role, content, now, backend, abstained, cites)
 
-    def messages(self, conversation_id: str) -> list[Message]:
+    def messages(self, conversation_id: str) -> builtins.list[Message]:
         self.get(conversation_id)
         with self._lock:
             rows = self._db.execute(
@@ -237,10 +238,10 @@ class ConversationStore:
             for r in rows
         ]
 
-    def recent_turns(self, conversation_id: str, max_turns: int = 3) -> list[tuple[str, str]]:
+    def recent_turns(self, conversation_id: str, max_turns: int = 3) -> builtins.list[tuple[str, str]]:
         """The last question/answer pairs, oldest first, for a follow-up's prompt."""
         msgs = self.messages(conversation_id)
-        turns: list[tuple[str, str]] = []
+        turns: builtins.list[tuple[str, str]] = []
         pending: str | None = None
         for m in msgs:
             if m.role == "user":

@@ -45,7 +45,8 @@ native_log = logging.getLogger("footnote.llama_cpp")
 
 ChatMessage = dict[str, str]
 
-#: Prompt tokens evaluated between two checks of the stop flag and the first-token deadline.
+#: Prompt tokens evaluated between two checks of the stop flag and the first-token deadline, when
+#: llama.cpp's abort callback cannot be installed (otherwise the context's n_batch is used).
 PROMPT_BATCH = 64
 
 
@@ -166,9 +167,13 @@ def physical_cores() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-_LEVELS = {0: logging.CRITICAL, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR, 4: logging.DEBUG}
+# ggml_log_level: NONE=0, DEBUG=1, INFO=2, WARN=3, ERROR=4, CONT=5 (continues the previous line).
+_LEVELS = {0: logging.DEBUG, 1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}
 _log_callback: Any = None  # keep the ctypes callback alive for the life of the process
 _last_level = logging.DEBUG
+#: Set while a decode is being aborted on purpose: llama.cpp then logs "failed to decode" errors
+#: that are expected, so they are demoted to debug.
+_aborting = threading.Event()
 
 
 def _install_native_log() -> None:
@@ -184,7 +189,7 @@ def _install_native_log() -> None:
         lvl = _last_level if level == 5 else _LEVELS.get(level, logging.DEBUG)
         _last_level = lvl
         # llama.cpp's INFO is chatty (one line per tensor); keep it at DEBUG here.
-        lvl = logging.DEBUG if lvl == logging.INFO else lvl
+        lvl = logging.DEBUG if lvl == logging.INFO or _aborting.is_set() else lvl
         if native_log.isEnabledFor(lvl):
             msg = text.decode("utf-8", errors="replace").rstrip()
             if msg:
@@ -207,9 +212,10 @@ class _LogWriter(io.TextIOBase):
 @contextlib.contextmanager
 def _model_params_patch(extra_bufts: bool) -> Iterator[None]:
     """Llama() does not expose ``use_extra_bufts``; adjust the defaults it starts from, briefly."""
-    import llama_cpp.llama as llama_mod
+    import importlib
 
-    lib = llama_mod.llama_cpp
+    # llama.py calls ``llama_cpp.llama_cpp.llama_model_default_params()`` through this module.
+    lib: Any = importlib.import_module("llama_cpp.llama_cpp")
     original = lib.llama_model_default_params
 
     def patched() -> Any:
@@ -222,6 +228,26 @@ def _model_params_patch(extra_bufts: bool) -> Iterator[None]:
         yield
     finally:
         lib.llama_model_default_params = original
+
+
+_abort_fn: Any = None
+
+
+def _abort_setter() -> Any:
+    """``llama_set_abort_callback`` from the loaded library (llama-cpp-python does not bind it)."""
+    global _abort_fn
+    if _abort_fn is None:
+        import llama_cpp
+
+        lib = getattr(llama_cpp.llama_cpp, "_lib", None)
+        fn = getattr(lib, "llama_set_abort_callback", None)
+        if fn is None:
+            _abort_fn = False
+        else:
+            fn.argtypes = [ctypes.c_void_p, llama_cpp.ggml_abort_callback, ctypes.c_void_p]
+            fn.restype = None
+            _abort_fn = fn
+    return _abort_fn or None
 
 
 def extra_bufts_enabled() -> bool:
@@ -420,26 +446,57 @@ class LocalLlama:
         def stopped() -> bool:
             return cancel is not None and cancel.is_set()
 
+        def too_late() -> bool:
+            return deadline is not None and time.monotonic() > deadline
+
         # Reuse the longest cached prefix, but always evaluate at least the last token so that
         # its logits are fresh for sampling.
         prefix = min(llm.longest_token_prefix(llm._input_ids, tokens), len(tokens) - 1)
         stats.cached_tokens = prefix
         llm.n_tokens = prefix
+        # llama.cpp's abort callback lets a stop request or the deadline interrupt a decode
+        # between graph nodes, so the prompt can go in full-size batches (much faster than small
+        # ones for a small model). It is installed only for the prompt: during sampling the stop
+        # flag is checked between tokens and a per-node Python call would cost decode speed.
+        setter = _abort_setter()
+        callback = None
+        batch = PROMPT_BATCH
+        if setter is not None:
+            def should_abort(_data: Any) -> bool:
+                if stopped() or too_late():
+                    _aborting.set()
+                    return True
+                return False
+
+            callback = llama_cpp.ggml_abort_callback(should_abort)
+            setter(llm.ctx, callback, None)
+            batch = int(llm.n_batch)
         try:
-            for i in range(prefix, len(tokens), PROMPT_BATCH):
-                if stopped():
-                    stats.stopped = True
-                    stats.finish_reason = "stopped"
-                    log.info("generation stopped during prompt evaluation evaluated=%d of=%d", i, len(tokens))
-                    return
-                if deadline is not None and time.monotonic() > deadline:
-                    raise FirstTokenTimeout(
-                        f"the local model did not start answering within {self.settings.first_token_timeout_s:g} s"
-                    )
-                llm.eval(tokens[i : i + PROMPT_BATCH])
-        except RuntimeError as exc:
-            llm.reset()
-            raise GenerationError(f"the local model failed while reading the prompt ({exc})") from None
+            for i in range(prefix, len(tokens), batch):
+                if stopped() or too_late():
+                    break
+                try:
+                    llm.eval(tokens[i : i + batch])
+                except RuntimeError as exc:
+                    if stopped() or too_late():
+                        break  # aborted by the callback; n_tokens still counts whole batches only
+                    llm.reset()
+                    raise GenerationError(f"the local model failed while reading the prompt ({exc})") from None
+        finally:
+            if setter is not None:
+                setter(llm.ctx, llama_cpp.ggml_abort_callback(), None)
+            _aborting.clear()
+        if stopped():
+            stats.stopped = True
+            stats.finish_reason = "stopped"
+            stats.finished_at = time.monotonic()
+            log.info("generation stopped during prompt evaluation evaluated=%d of=%d", llm.n_tokens, len(tokens))
+            return
+        if too_late():
+            raise FirstTokenTimeout(
+                f"the local model did not start answering within {self.settings.first_token_timeout_s:g} s"
+            )
+        del callback
 
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         vocab = llm._model.vocab

@@ -1,16 +1,159 @@
-"""Builds the engine services and the main window (placeholder until the window lands)."""
+"""Builds the services and the main window, and runs the Qt event loop.
+
+Start-up stays fast because nothing heavy is imported here: the engine (FastEmbed, Qdrant,
+llama-cpp) is imported and opened in a worker after the window is on screen.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import logging.handlers
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+ORG = "Footnote"
+APP = "Footnote"
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+def process_age_s() -> float:
+    """Seconds since this process started (Linux /proc), else since this module was imported."""
+    try:
+        stat = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        start_ticks = int(stat[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return time.monotonic() - _IMPORTED
+
+
+_IMPORTED = time.monotonic()
+
+
+def resolve_data_dir(args: argparse.Namespace) -> Path:
+    """--data-dir, then FOOTNOTE_DATA_DIR (main.py folds it into args), then the folder chosen in
+    Settings, then the platform's user data folder."""
+    if getattr(args, "data_dir", None):
+        return Path(args.data_dir).expanduser()
+    from PySide6.QtCore import QSettings
+
+    chosen = QSettings().value("data_dir")
+    if chosen:
+        return Path(str(chosen)).expanduser()
+    from core.settings import default_data_dir
+
+    return default_data_dir()
+
+
+def install_file_log(data_dir: Path) -> logging.Handler:
+    """Everything at INFO and above goes to ``footnote.log`` in the data folder (``Open log``)."""
+    from desktop.services import LOG_FILE
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / LOG_FILE
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=2, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setLevel(logging.INFO)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        # Keep stderr as quiet as main.py asked; the file still gets INFO.
+        for h in root.handlers:
+            if h is not handler and h.level == logging.NOTSET:
+                h.setLevel(root.level or logging.WARNING)
+        root.setLevel(logging.INFO)
+    return handler
+
+
+def install_excepthook() -> None:
+    """An unexpected exception on the GUI thread is logged with its traceback and reported in one
+    line; the user never sees a traceback and the app keeps running."""
+    from ui import messages
+
+    def hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        if issubclass(exc_type, KeyboardInterrupt):
+            sys.__excepthook__(exc_type, exc, tb)
+            return
+        log.error("unexpected error: %s", "".join(traceback.format_exception(exc_type, exc, tb)))
+        detail = str(exc).splitlines()[0][:160] if str(exc) else exc_type.__name__
+        messages.error(f"Something went wrong ({detail}); details are in the log")
+
+    sys.excepthook = hook
+
+
+def load_style(app: Any) -> None:
+    """Fusion follows the system light/dark scheme; the style sheet uses palette() roles only."""
+    app.setStyle("Fusion")
+    qss = ASSETS / "style.qss"
+    if qss.exists():
+        app.setStyleSheet(qss.read_text(encoding="utf-8"))
+
+
+def make_app(argv: list[str] | None = None) -> Any:
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(argv or [sys.argv[0]])
+    app.setOrganizationName(ORG)
+    app.setApplicationName(APP)
+    app.setApplicationDisplayName(APP)
+    app.setDesktopFileName("footnote")
+    from ui.icons import app_icon
+
+    app.setWindowIcon(app_icon())
+    load_style(app)
+    return app
 
 
 def run_app(args: argparse.Namespace) -> int:
-    from PySide6.QtWidgets import QApplication, QLabel
+    app = make_app()
+    from PySide6.QtCore import QTimer
 
-    app = QApplication.instance() or QApplication([])
-    label = QLabel("Footnote — drop documents here or paste a link")
-    label.setWindowTitle("Footnote")
-    label.resize(640, 400)
-    label.show()
-    return int(app.exec())
+    data_dir = resolve_data_dir(args)
+    from desktop.single_instance import SingleInstance
+
+    instance = SingleInstance(data_dir)
+    if instance.notify_running():
+        sys.stderr.write(f"footnote: this library is already open in a Footnote window; brought it forward "
+                         f"({data_dir})\n")
+        return 0
+    log_path = install_file_log(data_dir).baseFilename  # type: ignore[attr-defined]
+    if not instance.listen():
+        log.warning("no single-instance server; a second window would report the library as locked")
+    install_excepthook()
+
+    from desktop.services import Services
+    from ui.main_window import MainWindow
+
+    services = Services(data_dir)
+    window = MainWindow(services)
+    instance.activated.connect(window.bring_forward)
+    window.show()
+    log.info("window shown seconds=%.3f data_dir=%s log=%s", process_age_s(), data_dir, log_path)
+    QTimer.singleShot(0, window.start)
+
+    # Ctrl+C and SIGTERM close the window the normal way (cancel workers, wait, save state).
+    def on_signal(_sig: int, _frame: Any) -> None:
+        QTimer.singleShot(0, window.close)
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    pulse = QTimer()
+    pulse.start(250)  # lets Python run signal handlers while Qt sleeps
+    pulse.timeout.connect(lambda: None)
+
+    code = int(app.exec())
+    services.shutdown(5.0)
+    instance.close()
+    log.info("exit code=%d", code)
+    return code

@@ -9,6 +9,7 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -173,3 +174,41 @@ def test_killed_import_leaves_no_half_document_and_restarts(tmp_path: Path) -> N
         assert engine.search("fox number 7 jumps", top_k=1)[0].source == str(doc)
     finally:
         engine.close()
+
+
+def test_bad_urls_fail_one_by_one_and_good_pages_import(engine: Engine, tmp_path: Path, http_server: Any) -> None:
+    keep = tmp_path / "keep.txt"
+    keep.write_text("Saturn has the most spectacular rings of any planet.")
+    run(engine, keep)
+    http_server.route("/good", body="<title>Moths</title><p>Moths navigate by the moon.</p>")
+    http_server.route("/gone", status=404, body="no")
+    http_server.route("/slow", body="<p>late</p>", delay=3.0)
+    http_server.route("/loop1", redirect_to="/loop2")
+    http_server.route("/loop2", redirect_to="/loop1")
+    http_server.route("/tofile", redirect_to="file:///etc/passwd")
+    http_server.route("/img", body=b"\x89PNG\r\n\x1a\n" + b"0" * 100, content_type="image/png")
+    http_server.route("/zip", body=b"PK\x03\x04" + b"0" * 100, content_type="application/zip")
+    http_server.route("/huge", body=lambda: (b"<p>" + b"a" * 1_048_576 for _ in range(20)))
+    http_server.robots("User-agent: *\nDisallow: /private")
+    http_server.route("/private", body="<p>secret</p>")
+    from core import web
+
+    bad = ["/gone", "/loop1", "/tofile", "/img", "/zip", "/huge", "/private"]
+    urls = [http_server.url(p) for p in [*bad, "/good"]]
+    events = list(engine.ingest(urls))
+    slow = list(web.crawl(http_server.url("/slow"), timeout=0.5))
+    failed = {e.source: e.error for e in kinds(events, "failed")}
+    assert set(failed) == {http_server.url(p) for p in bad}
+    for url, error in failed.items():
+        assert error.startswith(url + ": ")
+    assert "404" in failed[http_server.url("/gone")]
+    assert "redirect" in failed[http_server.url("/loop1")]
+    assert "file://" in failed[http_server.url("/tofile")]
+    assert "image/png" in failed[http_server.url("/img")]
+    assert "application/zip" in failed[http_server.url("/zip")]
+    assert "too large" in failed[http_server.url("/huge")]
+    assert "robots.txt" in failed[http_server.url("/private")]
+    assert isinstance(slow[0], Exception) and "did not answer" in str(slow[0])
+    assert [e.title for e in kinds(events, "done")] == ["Moths"]
+    assert engine.search("what do moths navigate by", top_k=1)[0].title == "Moths"
+    assert engine.search("planet with rings", top_k=1)[0].source == str(keep)

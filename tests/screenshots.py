@@ -1,0 +1,103 @@
+"""Real-window screenshots: run under Xvfb, look at the PNGs.
+
+    xvfb-run -a .venv/bin/python tests/screenshots.py
+
+Saves tests/artifacts/empty.png, importing.png and answer.png: the empty state, an import in
+progress (with a failed item), and an answer with citations and the source viewer open.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from PySide6.QtCore import QCoreApplication, QEventLoop, QSettings  # noqa: E402
+
+ART = ROOT / "tests" / "artifacts"
+
+
+def wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise SystemExit(f"timed out waiting for {what}")
+        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+        time.sleep(0.01)
+
+
+def settle(seconds: float = 0.4) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+        time.sleep(0.01)
+
+
+def main() -> int:
+    tmp = Path(tempfile.mkdtemp(prefix="footnote-shots-"))
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp / "qsettings"))
+    from core.settings import Settings
+    from desktop.app import make_app
+    from desktop.services import Services
+    from ui.main_window import MainWindow
+
+    app = make_app()
+    ART.mkdir(parents=True, exist_ok=True)
+    data = tmp / "data"
+    Settings(max_answer_tokens=60, temperature=0.0, n_ctx=2048, top_k=3).save(data)
+    docs = tmp / "docs"
+    docs.mkdir()
+    (docs / "solar-power.md").write_text(
+        "# Solar power\n\n## History\n\nSolar panels convert sunlight into electricity using photovoltaic cells. "
+        "The first practical silicon solar cell was built at Bell Labs in 1954 by Daryl Chapin, Calvin Fuller "
+        "and Gerald Pearson. It converted about six percent of sunlight into electricity.\n", encoding="utf-8")
+    (docs / "green-tea.md").write_text(
+        "# Green tea\n\nGreen tea is made from the leaves of Camellia sinensis that have not been withered or "
+        "oxidised. It originated in China.\n", encoding="utf-8")
+    (docs / "a-scanned-report.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
+    for i in range(12):
+        (docs / f"harbour-notes-{i:02d}.txt").write_text(
+            f"Harbour notes {i}. " + "Lighthouses, tides and the ships that pass the breakwater. " * 900,
+            encoding="utf-8")
+    services = Services(data)
+    w = MainWindow(services)
+    w.resize(1280, 800)
+    w.show()
+    w.start()
+    wait(lambda: services.state == "ready", 120, "the engine")
+    settle()
+    w.grab().save(str(ART / "empty.png"))
+
+    w.import_paths([str(docs)])
+    wait(lambda: any(d.status == "failed" for d in w.library.model.documents())
+         and any(d.status == "importing" and d.done for d in w.library.model.documents()), 120, "import progress")
+    w.jobs._refresh_all()
+    w._update_overall()
+    QCoreApplication.processEvents()
+    w.grab().save(str(ART / "importing.png"))
+    wait(lambda: not services.jobs, 300, "the import")
+    settle()
+
+    w.chat.input.setPlainText("Who built the first practical silicon solar cell, and when?")
+    w.chat._submit(w.chat.input.toPlainText())
+    wait(lambda: bool(w.chat.answers) and w.chat.answers[-1].finished, 300, "the answer")
+    answer = w.chat.answers[-1]
+    if answer.citations:
+        answer.sources.linkActivated.emit("cite:1")
+    settle(1.0)
+    w.grab().save(str(ART / "answer.png"))
+    print("answer:", answer.text)
+    print("saved:", ", ".join(str(p) for p in sorted(ART.glob("*.png"))))
+    w.close()
+    app.quit()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

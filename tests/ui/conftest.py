@@ -1,0 +1,115 @@
+"""Fixtures for the window tests: a real engine on a temporary data folder, the bundled models,
+and an isolated QSettings, so nothing touches the user's own library or window state."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from core.settings import Settings  # noqa: E402
+from desktop.services import Services  # noqa: E402
+from tests.run_suite import SecretService  # noqa: E402
+
+ENGINE_TIMEOUT_MS = 120_000
+
+DOCS = {
+    "solar.md": "# Solar power\n\nSolar panels convert sunlight into electricity using photovoltaic cells. "
+                "The first practical silicon solar cell was built at Bell Labs in 1954 by Chapin, Fuller "
+                "and Pearson.\n",
+    "tea.md": "# Green tea\n\nGreen tea is made from the leaves of Camellia sinensis that have not been "
+              "withered or oxidised. Green tea originated in China.\n",
+    "volcano.md": "# Volcanoes of Iceland\n\nThe eruption of Eyjafjallajökull in 2010 grounded flights across "
+                  "Europe for six days because of its ash cloud.\n",
+}
+
+
+def quick_settings(**overrides: object) -> Settings:
+    """Short, deterministic answers keep the real model quick."""
+    base: dict[str, object] = {"max_answer_tokens": 32, "temperature": 0.0, "n_ctx": 2048, "top_k": 3}
+    base.update(overrides)
+    return Settings(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _qt_app(qapp: QApplication, tmp_path_factory: pytest.TempPathFactory) -> QApplication:
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
+                      str(tmp_path_factory.mktemp("qsettings")))
+    from desktop.app import make_app
+
+    make_app()
+    return qapp
+
+
+@pytest.fixture
+def docs(tmp_path: Path) -> Path:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name, text in DOCS.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "data"
+    quick_settings().save(d)
+    return d
+
+
+@pytest.fixture
+def services(data_dir: Path) -> Iterator[Services]:
+    s = Services(data_dir)
+    yield s
+    assert s.shutdown(10.0), "workers did not stop"
+
+
+@pytest.fixture
+def window(qtbot, services: Services):  # type: ignore[no-untyped-def]
+    from ui.main_window import MainWindow
+
+    w = MainWindow(services)
+    qtbot.addWidget(w)
+    w.show()
+    with qtbot.waitSignal(services.engine_state, timeout=ENGINE_TIMEOUT_MS,
+                          check_params_cb=lambda state, _m: state == "ready"):
+        w.start()
+    yield w
+    w.close()
+
+
+@pytest.fixture(scope="session")
+def secret_service() -> Iterator[dict[str, str]]:
+    """The real Secret Service: already running under ``tests/run_suite.py``, else a private one."""
+    import keyring
+    from keyring.backends import SecretService as SecretServiceBackend
+
+    previous = keyring.get_keyring()
+    if os.environ.get("FOOTNOTE_SECRET_SERVICE") == "1":
+        keyring.set_keyring(SecretServiceBackend.Keyring())
+        try:
+            yield {}
+        finally:
+            keyring.set_keyring(previous)
+        return
+    saved = {k: os.environ.get(k) for k in ("DBUS_SESSION_BUS_ADDRESS", "GNOME_KEYRING_CONTROL")}
+    with SecretService(private_bus=True) as service:
+        os.environ.update(service.env)
+        keyring.set_keyring(SecretServiceBackend.Keyring())
+        try:
+            yield dict(service.env)
+        finally:
+            keyring.set_keyring(previous)
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v

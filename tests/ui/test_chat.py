@@ -1,0 +1,148 @@
+"""Chat with the real SmolLM2: streamed tokens, citations, the source viewer, Stop, conversations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from core.settings import Settings
+from tests.ui.helpers import all_ready, drop
+from ui import chat_view, source_viewer
+
+ANSWER_TIMEOUT_MS = 180_000
+
+
+@pytest.fixture
+def library_window(qtbot, window, docs: Path):  # type: ignore[no-untyped-def]
+    drop(window, sorted(docs.iterdir()))
+    qtbot.waitUntil(lambda: all_ready(window, ["solar.md", "tea.md", "volcano.md"]), timeout=120_000)
+    return window
+
+
+def ask(qtbot, window, question: str):  # type: ignore[no-untyped-def]
+    """Type the question and press Enter, as a user would; returns the answer job."""
+    window.chat.input.setFocus()
+    qtbot.keyClicks(window.chat.input, question)
+    with qtbot.waitSignal(window.answer_started, timeout=30_000) as started:
+        qtbot.keyClick(window.chat.input, Qt.Key.Key_Return)
+    return started.args[0]
+
+
+def test_ask_streams_tokens_cites_and_opens_the_source(qtbot, library_window, monkeypatch) -> None:
+    w = library_window
+    job = ask(qtbot, w, "When was the first practical silicon solar cell built?")
+    tokens: list[str] = []
+    job.token.connect(tokens.append)
+    assert w.chat.stop_button.isVisible() and not w.chat.send_button.isVisible()
+    with qtbot.waitSignal(job.done, timeout=ANSWER_TIMEOUT_MS) as done:
+        pass
+    result = done.args[0]
+    answer = w.chat.answers[-1]
+    assert len(tokens) > 1, "tokens arrive one by one, not as one block"
+    assert answer.text == result.text and result.text.strip()
+    assert result.citations, "the answer cites at least one passage"
+    first = result.citations[0]
+    assert first.n == 1 and first.chunk_id and "solar" in first.source
+    # The source list under the answer names the title and links every marker.
+    assert answer.sources.isVisible()
+    assert "Solar power" in answer.sources.text() and "cite:1" in answer.sources.text()
+    if "[1]" in result.text:
+        assert "cite:1" in answer.label.text()  # the inline marker is a link too
+    assert not w.chat.stop_button.isVisible()
+
+    # Click [1]: the viewer shows that very chunk, highlighted, with title and section.
+    answer.sources.linkActivated.emit("cite:1")
+    assert w.viewer.isVisible()
+    assert w.viewer.citation is not None and w.viewer.citation.chunk_id == first.chunk_id
+    assert "Bell Labs" in w.viewer.displayed_text()
+    assert "Solar power" in w.viewer.title.text()
+    assert "background-color" in w.viewer.text.toHtml()
+
+    opened: list[str] = []
+    monkeypatch.setattr(source_viewer, "open_url", lambda url: opened.append(url.toString()) or True)
+    qtbot.mouseClick(w.viewer.open_button, Qt.MouseButton.LeftButton)
+    assert opened and opened[0].startswith("file://") and opened[0].endswith("solar.md")
+
+    # The conversation was created, named after the question, and saved with its answer.
+    qtbot.waitUntil(lambda: w.conversations.list.count() == 1, timeout=10_000)
+    assert "solar cell" in w.conversations.list.item(0).text()
+
+
+def test_stop_ends_the_answer_at_once(qtbot, library_window) -> None:
+    w = library_window
+    slow = Settings.load(w.services.data_dir)
+    slow.max_answer_tokens = 384
+    w.services.save_settings(slow)
+    job = ask(qtbot, w, "Write a long essay about green tea, its history and how it is made.")
+    with qtbot.waitSignal(job.token, timeout=ANSWER_TIMEOUT_MS):
+        pass
+    qtbot.keyClick(w, Qt.Key.Key_Escape)
+    # Ended for the user immediately, not after the worker notices.
+    assert job.is_finished and job.stopped
+    answer = w.chat.answers[-1]
+    assert answer.finished and "Stopped" in answer.text
+    assert w.chat.send_button.isVisible() and not w.chat.stop_button.isVisible()
+    text = answer.text
+    assert job.worker is not None
+    qtbot.waitUntil(lambda: job.worker.is_done, timeout=10_000)
+    assert answer.text == text, "no tokens are drawn after Stop"
+    # The window can ask again right away.
+    job2 = ask(qtbot, w, "Where did green tea originate?")
+    with qtbot.waitSignal(job2.token, timeout=ANSWER_TIMEOUT_MS):
+        pass
+    qtbot.mouseClick(w.chat.stop_button, Qt.MouseButton.LeftButton)
+    assert job2.is_finished and job2.stopped
+
+
+def test_enter_sends_shift_enter_adds_a_line(qtbot, window) -> None:
+    sent: list[str] = []
+    window.chat.send.disconnect()
+    window.chat.send.connect(sent.append)
+    window.chat.input.setFocus()
+    qtbot.keyClicks(window.chat.input, "first line")
+    qtbot.keyClick(window.chat.input, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClicks(window.chat.input, "second line")
+    assert window.chat.input.toPlainText() == "first line\nsecond line"
+    qtbot.keyClick(window.chat.input, Qt.Key.Key_Return)
+    assert sent == ["first line\nsecond line"]
+    assert window.chat.input.toPlainText() == ""
+
+
+def test_conversations_new_rename_delete(qtbot, library_window, monkeypatch) -> None:
+    w = library_window
+    job = ask(qtbot, w, "What grounded flights across Europe in 2010?")
+    with qtbot.waitSignal(job.done, timeout=ANSWER_TIMEOUT_MS):
+        pass
+    qtbot.waitUntil(lambda: w.conversations.list.count() == 1, timeout=10_000)
+    first_id = w.conversation_id
+
+    qtbot.keyClick(w, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)  # Ctrl+N
+    assert w.conversation_id is None and not w.chat.answers
+    assert w.chat.stack.currentWidget() is w.chat.empty
+
+    # Re-open the first conversation: its messages and citations come back from the store.
+    w.conversations.list.setCurrentRow(0)
+    qtbot.waitUntil(lambda: len(w.chat.answers) == 1, timeout=10_000)
+    assert w.conversation_id == first_id
+    assert w.chat.answers[0].citations
+
+    monkeypatch.setattr(chat_view.RenameDialog, "ask", classmethod(lambda cls, parent, title: "Iceland"))
+    w.conversations.rename_current()
+    qtbot.waitUntil(lambda: w.conversations.list.count() == 1 and w.conversations.list.item(0).text() == "Iceland",
+                    timeout=10_000)
+    assert w.chat.title.text() == "Iceland"
+
+    monkeypatch.setattr(chat_view.ConfirmDelete, "ask", classmethod(lambda cls, parent, title: True))
+    w.conversations.list.setCurrentRow(0)
+    w.conversations.delete_current()
+    qtbot.waitUntil(lambda: w.conversations.list.count() == 0, timeout=10_000)
+    assert w.conversation_id is None
+
+
+def test_link_markers() -> None:
+    md = chat_view.link_markers("Built in 1954 [1]. Also [2, 3] and [4-5]. Not a [link](http://x).")
+    assert "[\\[1\\]](cite:1)" in md
+    assert "(cite:2)" in md and "(cite:3)" in md and "(cite:4)" in md and "(cite:5)" in md
+    assert "[link](http://x)" in md

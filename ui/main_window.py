@@ -1,0 +1,583 @@
+"""The Footnote window: library and conversations on the left, chat in the middle, sources right.
+
+The window only draws and routes: every engine call goes through ``Services``, which runs it in a
+worker and answers with a signal. Nothing here blocks, so the window keeps drawing while the
+engine imports, embeds or generates.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDragLeaveEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QKeySequence,
+    QShortcut,
+)
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.services import (
+    AnswerJob,
+    AnswerResult,
+    CitationView,
+    DocumentView,
+    ImportJob,
+    ImportSummary,
+    IngestEvent,
+    Services,
+    citation_from,
+)
+from desktop.workers import emit
+from ui import messages
+from ui.chat_view import ChatView, ConversationList
+from ui.drop_overlay import DropOverlay
+from ui.icons import app_icon
+from ui.import_panel import ImportBar, JobsPanel
+from ui.library_panel import LibraryPanel
+from ui.settings_dialog import SettingsDialog
+from ui.source_viewer import SourceViewer, open_url, original_url
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_TIMEOUT_S = 5.0
+INFO_MS = 8000
+WARNING_MS = 15000
+
+
+def dropped_paths(urls: list[QUrl]) -> list[str]:
+    return [u.toLocalFile() for u in urls if u.isLocalFile() and u.toLocalFile()]
+
+
+class MainWindow(QMainWindow):
+    activated = Signal()  # brought forward by a second instance
+    answer_started = Signal(object)  # AnswerJob, for tests and the benchmark
+
+    def __init__(self, services: Services, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.services = services
+        self.conversation_id: str | None = None
+        self.answer_job: AnswerJob | None = None
+        self._closing = False
+        self._docs_pending = False
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("Footnote")
+        self.setWindowIcon(app_icon())
+        self.setAcceptDrops(True)
+        self.setMinimumSize(760, 480)
+
+        # -- widgets ------------------------------------------------------------------------------
+        self.import_bar = ImportBar()
+        self.jobs = JobsPanel()
+        self.library = LibraryPanel()
+        self.conversations = ConversationList()
+        self.chat = ChatView()
+        self.viewer = SourceViewer()
+        self.viewer.hide()
+        for w in (self.import_bar.url, self.chat.input, self.library.filter):
+            w.setAcceptDrops(False)  # file drags go to the window, not into a text field
+
+        self.banner = QFrame()
+        self.banner.setObjectName("banner")
+        self.banner_text = QLabel()
+        self.banner_text.setWordWrap(True)
+        self.retry = QPushButton("Retry")
+        self.retry.clicked.connect(self._retry_open)
+        bl = QHBoxLayout(self.banner)
+        bl.setContentsMargins(12, 6, 12, 6)
+        bl.addWidget(self.banner_text, 1)
+        bl.addWidget(self.retry)
+        self.banner.hide()
+
+        left = QSplitter(Qt.Orientation.Vertical)
+        left.setObjectName("leftSplitter")
+        left.addWidget(self.conversations)
+        left.addWidget(self.library)
+        left.setStretchFactor(0, 1)
+        left.setStretchFactor(1, 2)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("mainSplitter")
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(self.chat)
+        self.splitter.addWidget(self.viewer)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setStretchFactor(2, 0)
+        self.splitter.setSizes([300, 620, 340])
+        self.splitter.setChildrenCollapsible(False)
+
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.import_bar)
+        layout.addWidget(self.jobs)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.splitter, 1)
+        self.setCentralWidget(central)
+        self.overlay = DropOverlay(central)
+
+        # -- status bar -----------------------------------------------------------------------------
+        self.status_text = QLabel()
+        self.status_text.setObjectName("statusText")
+        self.status_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.busy = QProgressBar()
+        self.busy.setObjectName("busy")
+        self.busy.setRange(0, 0)
+        self.busy.setFixedWidth(90)
+        self.busy.setFixedHeight(10)
+        self.busy.setTextVisible(False)
+        self.busy_text = QLabel()
+        self.busy_text.setObjectName("muted")
+        self.overall = QProgressBar()
+        self.overall.setObjectName("overallProgress")
+        self.overall.setRange(0, 1000)
+        self.overall.setFixedWidth(160)
+        self.overall.setFormat("Importing %p%")
+        self.overall.hide()
+        self.open_log_button = QPushButton("Open log")
+        self.open_log_button.setFlat(True)
+        self.open_log_button.clicked.connect(self.open_log)
+        self.open_log_button.hide()
+        sb = self.statusBar()
+        sb.addWidget(self.status_text, 1)
+        sb.addPermanentWidget(self.open_log_button)
+        sb.addPermanentWidget(self.overall)
+        sb.addPermanentWidget(self.busy_text)
+        sb.addPermanentWidget(self.busy)
+        self._clear_timer = QTimer(self)
+        self._clear_timer.setSingleShot(True)
+        self._clear_timer.timeout.connect(self._clear_status)
+        self._overall_timer = QTimer(self)
+        self._overall_timer.setInterval(150)
+        self._overall_timer.timeout.connect(self._update_overall)
+
+        self._build_actions()
+        self._connect()
+        self._restore_state()
+
+    # -- set-up -----------------------------------------------------------------------------------
+
+    def _build_actions(self) -> None:
+        mb = self.menuBar()
+        file_menu = mb.addMenu("&File")
+        self.add_files_action = file_menu.addAction("Add files…", self.add_files)
+        self.add_files_action.setShortcut(QKeySequence.StandardKey.Open)
+        file_menu.addAction("Add folder…", self.add_folder)
+        self.url_action = file_menu.addAction("Import a link", self.focus_url)
+        self.url_action.setShortcut(QKeySequence("Ctrl+L"))
+        file_menu.addSeparator()
+        self.settings_action = file_menu.addAction("Settings…", self.open_settings)
+        self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
+        self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
+        file_menu.addSeparator()
+        quit_action = file_menu.addAction("Quit", self.close)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        conv = mb.addMenu("&Conversation")
+        self.new_action = conv.addAction("New conversation", self.new_conversation)
+        self.new_action.setShortcut(QKeySequence("Ctrl+N"))
+        conv.addAction("Rename…", self.conversations.rename_current)
+        conv.addAction("Delete", self.conversations.delete_current)
+        self.stop_action = conv.addAction("Stop answer", self.stop_answer)
+        help_menu = mb.addMenu("&Help")
+        self.open_log_action = help_menu.addAction("Open log", self.open_log)
+        help_menu.addAction("About Footnote", self._about)
+        esc = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
+        esc.setContext(Qt.ShortcutContext.WindowShortcut)
+        esc.activated.connect(self.stop_answer)
+        self.esc_shortcut = esc
+
+    def _connect(self) -> None:
+        s = self.services
+        s.engine_state.connect(self._engine_state)
+        s.library_changed.connect(self.refresh_library)
+        s.import_started.connect(self._job_started)
+        s.error_message.connect(messages.error)
+        messages.bus().posted.connect(self.show_message)
+        self.import_bar.import_url.connect(self.import_url)
+        self.import_bar.add_files.connect(self.add_files)
+        self.chat.send.connect(self.ask)
+        self.chat.stop.connect(self.stop_answer)
+        self.chat.citation_clicked.connect(self.show_citation)
+        self.chat.url_pasted.connect(self._url_pasted)
+        self.library.remove_requested.connect(self.remove_document)
+        self.library.reimport_requested.connect(lambda d: self.import_paths([d.source]))
+        self.library.open_requested.connect(self.open_document)
+        self.conversations.selected.connect(self.load_conversation)
+        self.conversations.new_requested.connect(self.new_conversation)
+        self.conversations.rename_requested.connect(self._rename_conversation)
+        self.conversations.delete_requested.connect(self._delete_conversation)
+        self.jobs.changed.connect(self._jobs_changed)
+        self.library.model.modelReset.connect(self._library_count)
+        self.library.model.rowsInserted.connect(self._library_count)
+
+    def _restore_state(self) -> None:
+        qs = QSettings()
+        geometry = qs.value("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1200, 760)
+        split = qs.value("window/splitter")
+        if isinstance(split, QByteArray) and not split.isEmpty():
+            self.splitter.restoreState(split)
+        self.import_bar.crawl.setChecked(str(qs.value("import/crawl", "false")).lower() == "true")
+        self.import_bar.depth.setValue(int(str(qs.value("import/depth", 1))))
+        self.import_bar.max_pages.setValue(int(str(qs.value("import/max_pages", 20))))
+
+    def _save_state(self) -> None:
+        qs = QSettings()
+        qs.setValue("window/geometry", self.saveGeometry())
+        qs.setValue("window/splitter", self.splitter.saveState())
+        qs.setValue("import/crawl", self.import_bar.crawl.isChecked())
+        qs.setValue("import/depth", self.import_bar.depth.value())
+        qs.setValue("import/max_pages", self.import_bar.max_pages.value())
+        qs.sync()
+
+    def start(self) -> None:
+        """Open the engine in the background and fill the window as results arrive."""
+        self.services.open()
+        self.refresh_conversations()
+
+    # -- messages -----------------------------------------------------------------------------------
+
+    def show_message(self, msg: messages.Message) -> None:
+        self.status_text.setText(msg.text)
+        self.status_text.setToolTip(msg.text)
+        self.status_text.setProperty("level", msg.level.value)
+        self.status_text.style().unpolish(self.status_text)
+        self.status_text.style().polish(self.status_text)
+        self.open_log_button.setVisible(msg.show_log)
+        if msg.level is messages.Level.ERROR:
+            self._clear_timer.stop()  # errors stay until the next message
+        else:
+            self._clear_timer.start(INFO_MS if msg.level is messages.Level.INFO else WARNING_MS)
+
+    def _clear_status(self) -> None:
+        self.status_text.clear()
+        self.open_log_button.hide()
+
+    def set_busy(self, text: str | None) -> None:
+        self.busy.setVisible(bool(text))
+        self.busy_text.setVisible(bool(text))
+        self.busy_text.setText(text or "")
+
+    def open_log(self) -> None:
+        path = self.services.log_path
+        if not path.exists():
+            messages.info(f"The log is empty so far ({path})")
+            return
+        if not open_url(QUrl.fromLocalFile(str(path))):
+            messages.warning(f"{path}: no application could open the log")
+
+    def _about(self) -> None:
+        QMessageBox.about(self, "About Footnote",
+                          "Footnote reads your documents on this computer and answers questions about them, "
+                          f"citing every passage it used.\n\nLibrary: {self.services.data_dir}")
+
+    # -- engine state -------------------------------------------------------------------------------
+
+    def _engine_state(self, state: str, text: str) -> None:
+        if state in ("opening", "loading"):
+            self.set_busy(text)
+            self.banner.hide()
+        elif state == "ready":
+            self.set_busy(None)
+            self.banner.hide()
+            messages.info("Ready")
+        else:
+            self.set_busy(None)
+            self.banner_text.setText(text)
+            self.banner.show()
+            messages.error(text)
+
+    def _retry_open(self) -> None:
+        self.banner.hide()
+        self.services.open()
+
+    # -- library --------------------------------------------------------------------------------------
+
+    def refresh_library(self) -> None:
+        if not self.services.is_open or self._docs_pending:
+            return
+        self._docs_pending = True
+
+        def got(docs: list[DocumentView]) -> None:
+            self._docs_pending = False
+            live = {src for job in self.services.jobs for src, ev in job.items.items()
+                    if ev.kind in ("started", "chunked", "embedded")}
+            self.library.model.set_documents(docs, live)
+
+        self.services.documents(got)
+
+    def _library_count(self, *_: Any) -> None:
+        self.chat.set_library_empty(not self.library.model.documents())
+
+    def import_paths(self, paths: list[str], depth: int = 0, max_pages: int = 20) -> ImportJob | None:
+        if not paths:
+            return None
+        return self.services.import_sources(paths, crawl_depth=depth, max_pages=max_pages)
+
+    def import_url(self, url: str, depth: int = 0, max_pages: int = 1) -> ImportJob | None:
+        messages.info(f"Importing {url}" + (f" and same-site pages up to {depth} links away" if depth else ""))
+        return self.import_paths([url], depth, max_pages)
+
+    def _url_pasted(self, url: str) -> None:
+        depth, max_pages = self.import_bar.options()
+        self.import_url(url, depth, max_pages)
+
+    def _job_started(self, job: ImportJob) -> None:
+        job.event.connect(self._ingest_event)
+        job.finished.connect(self._job_finished)
+        self.jobs.add(job)
+
+    def _ingest_event(self, ev: IngestEvent) -> None:
+        self.library.model.apply_event(ev)
+        if ev.kind == "failed":
+            messages.warning(ev.error)
+
+    def _job_finished(self, summary: ImportSummary) -> None:
+        text = summary.text()
+        if summary.failed:
+            first = summary.failed[0]
+            more = f" (and {len(summary.failed) - 1} more; see the library)" if len(summary.failed) > 1 else ""
+            messages.warning(f"{text} — {first}{more}")
+        else:
+            messages.info(text)
+
+    def _jobs_changed(self) -> None:
+        running = bool(self.jobs.rows)
+        self.overall.setVisible(running)
+        if running:
+            self._overall_timer.start()
+        else:
+            self._overall_timer.stop()
+        self._update_overall()
+
+    def _update_overall(self) -> None:
+        self.overall.setValue(int(1000 * self.jobs.overall()))
+
+    def add_files(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(
+            self, "Add documents", str(Path.home()),
+            "Documents (*.pdf *.docx *.md *.markdown *.txt *.html *.htm *.rst *.csv);;All files (*)")
+        self.import_paths(paths)
+
+    def add_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Add a folder", str(Path.home()))
+        if path:
+            self.import_paths([path])
+
+    def focus_url(self) -> None:
+        self.import_bar.url.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.import_bar.url.selectAll()
+
+    def remove_document(self, doc: DocumentView) -> None:
+        self.services.remove(doc.id or doc.source, lambda title: messages.info(f"Removed {title}"),
+                             messages.error)
+
+    def open_document(self, doc: DocumentView) -> None:
+        if not open_url(original_url(doc.source)):
+            messages.error(f"{doc.source}: no application could open it")
+
+    # -- drag and drop ------------------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt API
+        paths = dropped_paths(event.mimeData().urls()) if event.mimeData().hasUrls() else []
+        if paths:
+            event.acceptProposedAction()
+            self.overlay.show_for(len(paths), sum(1 for p in paths if Path(p).is_dir()))
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 - Qt API
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:  # noqa: N802 - Qt API
+        self.overlay.hide()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt API
+        self.overlay.hide()
+        paths = dropped_paths(event.mimeData().urls())
+        if paths:
+            event.acceptProposedAction()
+            self.import_paths(paths)
+
+    # -- conversations ------------------------------------------------------------------------------
+
+    def refresh_conversations(self) -> None:
+        def fetch() -> list[tuple[str, str]]:
+            return [(c.id, c.title) for c in self.services.conversation_store().list()]
+
+        self.services.run(fetch, lambda items: self.conversations.set_conversations(items, self.conversation_id),
+                          messages.error, what="Listing conversations")
+
+    def new_conversation(self) -> None:
+        self.stop_answer()
+        self.conversation_id = None
+        self.conversations.list.clearSelection()
+        self.conversations.list.setCurrentItem(None)  # type: ignore[arg-type]
+        self.chat.clear()
+        self.chat.input.setFocus()
+
+    def load_conversation(self, cid: str) -> None:
+        if cid == self.conversation_id:
+            return
+        self.stop_answer()
+        self.conversation_id = cid
+
+        def fetch() -> tuple[str, list[Any]]:
+            store = self.services.conversation_store()
+            return store.get(cid).title, store.messages(cid)
+
+        def show(result: tuple[str, list[Any]]) -> None:
+            if self.conversation_id != cid:
+                return
+            title, msgs = result
+            self.chat.clear(title or "Untitled")
+            for m in msgs:
+                self.chat.add_history(m.role, m.content, [citation_from(c) for c in m.citations])
+
+        self.services.run(fetch, show, messages.error, what="Opening the conversation")
+
+    def _rename_conversation(self, cid: str, title: str) -> None:
+        def done(_: Any) -> None:
+            if cid == self.conversation_id:
+                self.chat.title.setText(title)
+            self.refresh_conversations()
+
+        self.services.run(lambda: self.services.conversation_store().rename(cid, title), done, messages.error,
+                          what="Renaming the conversation")
+
+    def _delete_conversation(self, cid: str) -> None:
+        def done(_: Any) -> None:
+            if cid == self.conversation_id:
+                self.conversation_id = None
+                self.chat.clear()
+            self.refresh_conversations()
+            messages.info("Conversation deleted")
+
+        self.services.run(lambda: self.services.conversation_store().delete(cid), done, messages.error,
+                          what="Deleting the conversation")
+
+    # -- answers --------------------------------------------------------------------------------------
+
+    def ask(self, question: str) -> None:
+        if self.answer_job is not None and not self.answer_job.is_finished:
+            return
+        self.chat.add_user(question)
+        self.chat.title.setText(self.chat.title.text() if self.conversation_id else question[:60])
+        widget = self.chat.add_answer()
+        self.chat.set_generating(True)
+        if self.conversation_id is None:
+            def created(cid: str) -> None:
+                self.conversation_id = cid
+                self._start_answer(question, widget)
+
+            self.services.run(lambda: self.services.conversation_store().create().id, created,
+                              lambda err: self._answer_failed(widget, err), what="Starting a conversation")
+        else:
+            self._start_answer(question, widget)
+
+    def _start_answer(self, question: str, widget: Any) -> None:
+        if widget.finished:  # stopped while the conversation was being created
+            self.chat.set_generating(False)
+            return
+        job = self.services.ask(question, self.conversation_id)
+        self.answer_job = job
+        job.retrieved.connect(widget.set_retrieved)
+        job.token.connect(widget.append)
+        job.done.connect(lambda result, w=widget: self._answer_done(w, result))
+        job.failed.connect(lambda reason, w=widget: self._answer_failed(w, reason))
+        self.set_busy("Answering…")
+        emit(self.answer_started, job)
+
+    def _answer_done(self, widget: Any, result: AnswerResult) -> None:
+        widget.finish(result)
+        self.chat.set_generating(False)
+        self.set_busy(None)
+        if result.stopped:
+            messages.info("Answer stopped")
+        self.refresh_conversations()
+
+    def _answer_failed(self, widget: Any, reason: str) -> None:
+        widget.fail(reason)
+        self.chat.set_generating(False)
+        self.set_busy(None)
+        messages.error(reason)
+
+    def stop_answer(self) -> None:
+        job = self.answer_job
+        if job is not None and not job.is_finished:
+            job.stop()  # emits done(stopped) at once; the worker ends within one token
+        elif self.chat.current is not None and not self.chat.current.finished:
+            self.chat.current.finish(AnswerResult("", [], stopped=True))
+            self.chat.set_generating(False)
+            self.set_busy(None)
+
+    def show_citation(self, c: CitationView) -> None:
+        was_hidden = not self.viewer.isVisible()
+        self.viewer.show_citation(c)
+        sizes = self.splitter.sizes()
+        if was_hidden or sizes[2] < 200:
+            # A pane that was hidden comes back with no width; give it a third of the chat's room.
+            give = max(300, min(420, sizes[1] // 3))
+            self.splitter.setSizes([sizes[0], max(300, sizes[1] - give), give])
+        if c.chunk_id and self.services.is_open:
+            self.services.chunk(c.chunk_id, self.viewer.update_passage)
+
+    # -- settings -------------------------------------------------------------------------------------
+
+    def open_settings(self) -> None:
+        new = SettingsDialog.ask(self, self.services)
+        if new is None:
+            return
+        try:
+            self.services.save_settings(new)
+        except OSError as exc:
+            messages.error(f"{self.services.data_dir}: settings not saved ({exc.strerror})")
+            return
+        messages.info("Settings saved")
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+
+    def bring_forward(self) -> None:
+        if self.isMinimized():
+            self.showNormal()
+        self.show()
+        self.raise_()
+        self.activateWindow()
+        emit(self.activated)
+        messages.info("Footnote is already open on this library")
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
+        if self._closing:
+            event.accept()
+            return
+        self._closing = True
+        self._save_state()
+        self.set_busy("Stopping…")
+        ok = self.services.shutdown(SHUTDOWN_TIMEOUT_S)
+        if not ok:
+            log.warning("closing with workers still running")
+        event.accept()

@@ -1,0 +1,326 @@
+"""Engine settings, the OpenAI key and the data folder.
+
+The key goes straight from the field to the OS keyring through a worker and the field is cleared:
+a stored key is never read back into the dialog. The dialog shows only whether a key is stored and
+which keyring backend holds it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.services import KeyInfo, Services, Settings
+
+log = logging.getLogger(__name__)
+
+GPU_CHOICES = [("auto", "Auto (use the GPU when this build can)"), ("all", "All layers on the GPU"),
+               ("0", "None (CPU only)"), ("n", "A number of layers…")]
+
+
+def _desc(name: str) -> str:
+    for f in dataclasses.fields(Settings):
+        if f.name == name:
+            return str(f.metadata.get("description", ""))
+    return ""
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, services: Services, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Footnote settings")
+        self.setObjectName("settingsDialog")
+        self.services = services
+        self.settings = services.settings()
+        self.result_settings: Settings | None = None
+        self.key_info: KeyInfo | None = None
+        self._saving_key = False
+        s = self.settings
+
+        tabs = QTabWidget()
+
+        # -- answers ---------------------------------------------------------------------------
+        model = QWidget()
+        form = QFormLayout(model)
+        self.bundled = QRadioButton("Bundled model (SmolLM2, small and fast)")
+        self.custom = QRadioButton("A GGUF file:")
+        group = QButtonGroup(self)
+        group.addButton(self.bundled)
+        group.addButton(self.custom)
+        self.model_path = QLineEdit(s.model_path)
+        self.model_path.setPlaceholderText("/path/to/model.gguf")
+        browse = QPushButton("Choose…")
+        browse.clicked.connect(self._browse_model)
+        (self.custom if s.model_path else self.bundled).setChecked(True)
+        self.custom.toggled.connect(self._update)
+        path_row = QHBoxLayout()
+        path_row.addWidget(self.custom)
+        path_row.addWidget(self.model_path, 1)
+        path_row.addWidget(browse)
+        form.addRow("Model", self.bundled)
+        form.addRow("", self._wrap(path_row))
+
+        self.gpu = QComboBox()
+        for key, label in GPU_CHOICES:
+            self.gpu.addItem(label, key)
+        self.gpu_n = QSpinBox()
+        self.gpu_n.setRange(1, 999)
+        setting = (s.n_gpu_layers or "auto").strip().lower()
+        if setting.isdigit() and setting != "0":
+            self.gpu.setCurrentIndex(3)
+            self.gpu_n.setValue(int(setting))
+        else:
+            self.gpu.setCurrentIndex(max(0, [k for k, _ in GPU_CHOICES].index(setting)
+                                         if setting in ("auto", "all", "0") else 0))
+        self.gpu.currentIndexChanged.connect(self._update)
+        gpu_row = QHBoxLayout()
+        gpu_row.addWidget(self.gpu, 1)
+        gpu_row.addWidget(self.gpu_n)
+        form.addRow("GPU layers", self._wrap(gpu_row))
+        self.gpu_status = QLabel("Checking this build for GPU support…")
+        self.gpu_status.setObjectName("gpuStatus")
+        form.addRow("", self.gpu_status)
+
+        self.n_ctx = QSpinBox()
+        self.n_ctx.setRange(512, 131072)
+        self.n_ctx.setSingleStep(512)
+        self.n_ctx.setValue(s.n_ctx)
+        self.n_ctx.setSuffix(" tokens")
+        self.n_ctx.setToolTip(_desc("n_ctx"))
+        form.addRow("Context size", self.n_ctx)
+        self.temperature = QDoubleSpinBox()
+        self.temperature.setRange(0.0, 2.0)
+        self.temperature.setSingleStep(0.1)
+        self.temperature.setValue(s.temperature)
+        self.temperature.setToolTip(_desc("temperature"))
+        form.addRow("Temperature", self.temperature)
+        self.top_k = QSpinBox()
+        self.top_k.setRange(1, 50)
+        self.top_k.setValue(s.top_k)
+        self.top_k.setToolTip(_desc("top_k"))
+        form.addRow("Passages per answer (top-k)", self.top_k)
+        tabs.addTab(model, "Model")
+
+        # -- backend and key ----------------------------------------------------------------------
+        backend = QWidget()
+        bform = QFormLayout(backend)
+        self.backend = QComboBox()
+        for key, label in (("local", "Local model only"), ("auto", "Local, falling back to OpenAI-compatible"),
+                           ("openai", "OpenAI-compatible server only")):
+            self.backend.addItem(label, key)
+        self.backend.setCurrentIndex(max(0, self.backend.findData(s.backend)))
+        self.backend.currentIndexChanged.connect(self._update)
+        bform.addRow("Answer backend", self.backend)
+        self.base_url = QLineEdit(s.openai_base_url)
+        bform.addRow("Base URL", self.base_url)
+        self.openai_model = QLineEdit(s.openai_model)
+        bform.addRow("Model name", self.openai_model)
+        key_box = QGroupBox("OpenAI key")
+        kl = QVBoxLayout(key_box)
+        self.key = QLineEdit()
+        self.key.setObjectName("openaiKey")
+        self.key.setEchoMode(QLineEdit.EchoMode.Password)
+        self.key.setPlaceholderText("Paste a key to store it in the system keyring")
+        self.key.setAttribute(Qt.WidgetAttribute.WA_InputMethodEnabled, False)
+        self.remove_key = QPushButton("Remove stored key")
+        self.remove_key.setEnabled(False)
+        self.remove_key.clicked.connect(self._remove_key)
+        row = QHBoxLayout()
+        row.addWidget(self.key, 1)
+        row.addWidget(self.remove_key)
+        kl.addLayout(row)
+        self.key_status = QLabel("Checking the system keyring…")
+        self.key_status.setObjectName("keyStatus")
+        self.key_status.setWordWrap(True)
+        kl.addWidget(self.key_status)
+        bform.addRow(key_box)
+        tabs.addTab(backend, "Backend")
+
+        # -- library and guardrails -------------------------------------------------------------
+        lib = QWidget()
+        lform = QFormLayout(lib)
+        self.data_dir = QLineEdit(str(services.data_dir))
+        self.data_dir.setReadOnly(True)
+        change = QPushButton("Change…")
+        change.clicked.connect(self._choose_data_dir)
+        drow = QHBoxLayout()
+        drow.addWidget(self.data_dir, 1)
+        drow.addWidget(change)
+        lform.addRow("Data folder", self._wrap(drow))
+        self.data_note = QLabel("A different folder is a different library; it opens the next time Footnote starts.")
+        self.data_note.setObjectName("muted")
+        self.data_note.setWordWrap(True)
+        lform.addRow("", self.data_note)
+        self.blocked_terms = QPlainTextEdit("\n".join(s.blocked_terms))
+        self.blocked_terms.setPlaceholderText("One word or phrase per line")
+        self.blocked_terms.setFixedHeight(70)
+        lform.addRow("Blocked terms", self.blocked_terms)
+        self.blocked_topics = QPlainTextEdit("\n".join(s.blocked_topics))
+        self.blocked_topics.setPlaceholderText("One topic per line, e.g. medical advice")
+        self.blocked_topics.setFixedHeight(70)
+        lform.addRow("Blocked topics", self.blocked_topics)
+        tabs.addTab(lib, "Library")
+
+        self.error = QLabel()
+        self.error.setObjectName("errorText")
+        self.error.setWordWrap(True)
+        self.error.hide()
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self._accept)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(tabs)
+        layout.addWidget(self.error)
+        layout.addWidget(self.buttons)
+        self.new_data_dir: Path | None = None
+        self._update()
+        services.gpu_offload(self._show_gpu)
+        services.key_info(self._show_key)
+        self.resize(560, 460)
+
+    @staticmethod
+    def _wrap(layout: QHBoxLayout) -> QWidget:
+        w = QWidget()
+        layout.setContentsMargins(0, 0, 0, 0)
+        w.setLayout(layout)
+        return w
+
+    @classmethod
+    def ask(cls, parent: QWidget | None, services: Services) -> Settings | None:
+        """Open modally; the new settings, or None when cancelled. Tests patch this."""
+        dlg = cls(services, parent)
+        return dlg.result_settings if dlg.exec() == QDialog.DialogCode.Accepted else None
+
+    # -- live status ----------------------------------------------------------------------------
+
+    def _update(self, *_: object) -> None:
+        self.model_path.setEnabled(self.custom.isChecked())
+        self.gpu_n.setVisible(self.gpu.currentData() == "n")
+        remote = self.backend.currentData() != "local"
+        self.base_url.setEnabled(remote)
+        self.openai_model.setEnabled(remote)
+
+    def _show_gpu(self, supported: bool | None) -> None:
+        if supported is None:
+            self.gpu_status.setText("llama-cpp-python is not installed: local answers are unavailable")
+        elif supported:
+            self.gpu_status.setText("GPU offload available")
+        else:
+            self.gpu_status.setText("This build runs on the CPU: GPU layers have no effect")
+
+    def _show_key(self, info: KeyInfo) -> None:
+        self.key_info = info
+        if not info.usable_keyring:
+            self.key.setEnabled(False)
+            self.remove_key.setEnabled(False)
+            env = " OPENAI_API_KEY is set in the environment and will be used." if info.env_present else ""
+            self.key_status.setText(
+                "No system keyring is available on this machine, so Footnote cannot store the key safely. "
+                "Set OPENAI_API_KEY in the environment before starting Footnote instead." + env
+                + (f"\n({info.message})" if info.message else ""))
+            return
+        self.key.setEnabled(True)
+        self.remove_key.setEnabled(info.stored)
+        if info.stored:
+            self.key.setPlaceholderText("A key is stored. Paste a new key to replace it")
+            self.key_status.setText(f"A key is stored in the system keyring ({info.backend}). "
+                                    "It is never shown here.")
+        else:
+            env = " OPENAI_API_KEY from the environment is used until then." if info.env_present else ""
+            self.key_status.setText(f"No key stored. A key you enter is kept in the system keyring "
+                                    f"({info.backend}), never in a file.{env}")
+
+    def _remove_key(self) -> None:
+        self.remove_key.setEnabled(False)
+        self.services.delete_key(lambda _removed: self.services.key_info(self._show_key), self._show_error)
+
+    def _show_error(self, text: str) -> None:
+        self.error.setText(text)
+        self.error.show()
+        self._set_busy(False)
+
+    def _set_busy(self, busy: bool) -> None:
+        self._saving_key = busy
+        self.buttons.setEnabled(not busy)
+
+    # -- choosing files -------------------------------------------------------------------------
+
+    def _browse_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a GGUF model", str(Path.home()), "GGUF models (*.gguf)")
+        if path:
+            self.model_path.setText(path)
+            self.custom.setChecked(True)
+
+    def _choose_data_dir(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Choose the data folder", str(self.services.data_dir))
+        if path:
+            self.data_dir.setText(path)
+            self.new_data_dir = Path(path)
+
+    # -- result ---------------------------------------------------------------------------------
+
+    def collect(self) -> Settings:
+        gpu = self.gpu.currentData()
+        gpu_value = str(self.gpu_n.value()) if gpu == "n" else str(gpu)
+
+        def lines(edit: QPlainTextEdit) -> list[str]:
+            return [t.strip() for t in edit.toPlainText().splitlines() if t.strip()]
+
+        return dataclasses.replace(
+            self.settings,
+            model_path=self.model_path.text().strip() if self.custom.isChecked() else "",
+            n_gpu_layers=gpu_value,
+            n_ctx=self.n_ctx.value(),
+            temperature=round(self.temperature.value(), 2),
+            top_k=self.top_k.value(),
+            backend=str(self.backend.currentData()),
+            openai_base_url=self.base_url.text().strip() or self.settings.openai_base_url,
+            openai_model=self.openai_model.text().strip() or self.settings.openai_model,
+            blocked_terms=lines(self.blocked_terms),
+            blocked_topics=lines(self.blocked_topics),
+        )
+
+    def _accept(self) -> None:
+        if self._saving_key:
+            return
+        if self.custom.isChecked() and not Path(self.model_path.text().strip()).is_file():
+            self._show_error(f"{self.model_path.text().strip() or 'the model'}: no such GGUF file")
+            return
+        self.result_settings = self.collect()
+        if self.new_data_dir is not None:
+            QSettings().setValue("data_dir", str(self.new_data_dir))
+        key = self.key.text().strip()
+        if not key:
+            self.accept()
+            return
+        self._set_busy(True)
+
+        def stored(_backend: str) -> None:
+            self.key.clear()
+            self._set_busy(False)
+            self.accept()
+
+        self.services.store_key(key, stored, self._show_error)
