@@ -213,6 +213,20 @@ class Engine:
         row = self.index.chunk_rows([point_id]).get(point_id)
         return SearchHit(score=0.0, **row) if row else None
 
+    def context(self, point_id: str, limit: int = 600) -> tuple[str, str]:
+        """Text around a chunk (up to ``limit`` characters each side, overlap removed), so a reader
+        sees the cited passage in place rather than cut out of its document."""
+        hit = self.chunk(point_id)
+        if hit is None:
+            return "", ""
+        prev, nxt = self.index.neighbours(point_id)
+        before = after = ""
+        if prev is not None and prev["start"] < hit.start:
+            before = prev["text"][: hit.start - prev["start"]][-limit:]
+        if nxt is not None and nxt["end"] > hit.end:
+            after = nxt["text"][max(0, hit.end - nxt["start"]):][:limit]
+        return before, after
+
     # -- answers --------------------------------------------------------------------------------
 
     @property

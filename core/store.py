@@ -419,6 +419,19 @@ class Index:
         keys = ("point_id", "document_id", "source", "title", "section", "page", "text", "start", "end", "index")
         return {r[0]: dict(zip(keys, r)) for r in rows}
 
+    def neighbours(self, point_id: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """The chunks just before and after a visible chunk in its document (for reading context)."""
+        with self.lock:
+            row = self._db.execute(
+                "SELECT c.doc_key, c.idx FROM chunks c JOIN documents d ON d.ready_key = c.doc_key "
+                "WHERE c.point_id=?", (point_id,)).fetchone()
+            if row is None:
+                return None, None
+            found = self._db.execute("SELECT idx, text, start, end FROM chunks WHERE doc_key=? AND idx IN (?, ?)",
+                                     (row[0], row[1] - 1, row[1] + 1)).fetchall()
+        by_idx = {r[0]: {"text": r[1], "start": r[2], "end": r[3]} for r in found}
+        return by_idx.get(row[1] - 1), by_idx.get(row[1] + 1)
+
     def count_points(self) -> int:
         with self.lock:
             return int(self.client.count(COLLECTION, exact=True).count)

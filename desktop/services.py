@@ -78,6 +78,8 @@ class CitationView:
     text: str
     start: int = 0
     end: int = 0
+    before: str = ""  # the document's text just before the passage, when the library still has it
+    after: str = ""
 
 
 @dataclass(frozen=True)
@@ -452,7 +454,10 @@ class Services(QObject):
     def chunk(self, point_id: str, on_result: Callable[[CitationView | None], None]) -> None:
         def work(engine: Engine) -> CitationView | None:
             hit = engine.chunk(point_id)
-            return citation_from(hit, 0) if hit is not None else None
+            if hit is None:
+                return None
+            before, after = engine.context(point_id)
+            return dataclasses.replace(citation_from(hit, 0), before=before, after=after)
 
         self.call(work, on_result, what="Reading a passage")
 

@@ -6,6 +6,7 @@ document changes; when the library still has the chunk, its current text replace
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import logging
 from pathlib import Path
@@ -110,11 +111,15 @@ class SourceViewer(QWidget):
         dark = pal.color(QPalette.ColorRole.Base).lightness() < 128
         bg = "#5a4a12" if dark else "#fff1a8"
         fg = pal.color(QPalette.ColorRole.Text).name()
-        body = html.escape(c.text).replace("\n\n", "<br><br>").replace("\n", " ")
+        def para(text: str) -> str:
+            return html.escape(text).replace("\n\n", "<br><br>").replace("\n", " ")
+
+        body = para(c.text)
         self.text.setHtml(
-            f"<div style='color:{fg}; line-height:140%'>"
-            f"<span style='background-color:{bg}'>{body}</span></div>"
+            f"<div style='color:{fg}; line-height:140%'>{para(c.before)}"
+            f"<a name='passage'></a><span style='background-color:{bg}'>{body}</span>{para(c.after)}</div>"
         )
+        self.text.scrollToAnchor("passage")
         self.open_button.setEnabled(bool(c.source))
         self.show()
 
@@ -122,10 +127,9 @@ class SourceViewer(QWidget):
         """The library's current copy of the chunk, if it still has it."""
         if fresh is None or self.citation is None or fresh.chunk_id != self.citation.chunk_id:
             return
-        if fresh.text and fresh.text != self.citation.text:
-            self.show_citation(CitationView(self.citation.n, fresh.chunk_id, fresh.document_id, fresh.source,
-                                            fresh.title, fresh.section, fresh.page, fresh.text, fresh.start,
-                                            fresh.end))
+        if fresh.text and (fresh.text, fresh.before, fresh.after) != (
+                self.citation.text, self.citation.before, self.citation.after):
+            self.show_citation(dataclasses.replace(fresh, n=self.citation.n))
 
     def displayed_text(self) -> str:
         return self.text.toPlainText()

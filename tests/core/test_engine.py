@@ -212,3 +212,20 @@ def test_bad_urls_fail_one_by_one_and_good_pages_import(engine: Engine, tmp_path
     assert [e.title for e in kinds(events, "done")] == ["Moths"]
     assert engine.search("what do moths navigate by", top_k=1)[0].title == "Moths"
     assert engine.search("planet with rings", top_k=1)[0].source == str(keep)
+
+
+def test_context_shows_the_text_around_a_passage(tmp_path: Path) -> None:
+    engine = Engine(tmp_path / "data", Settings(chunk_tokens=16, chunk_overlap=2))
+    try:
+        f = tmp_path / "story.txt"
+        f.write_text("The lighthouse keeper woke before dawn every day.\n\n"
+                     "He climbed the spiral stairs to polish the great lens.\n\n"
+                     "At dusk he lit the lamp for the passing fishing boats.")
+        run(engine, f)
+        hit = engine.search("polish the great lens", top_k=1)[0]
+        assert "spiral stairs" in hit.text
+        before, after = engine.context(hit.point_id)
+        assert before.startswith("The lighthouse keeper") and "spiral" not in before
+        assert "lit the lamp" in after and "spiral" not in after
+    finally:
+        engine.close()
