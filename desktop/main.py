@@ -16,8 +16,14 @@ def main(argv: list[str] | None = None) -> int:
     from desktop.cli import build_parser, run_cli
 
     parser = build_parser()
+    parser.add_argument("--self-test", action="store_true",
+                        help="check this install headless (sample import, cited local answer); one JSON line")
     args = parser.parse_args(argv)
     _configure_logging(args.verbose)
+    if args.self_test:
+        from desktop.selftest import run
+
+        return run()
     if args.data_dir is None and os.environ.get("FOOTNOTE_DATA_DIR"):
         from pathlib import Path
 
