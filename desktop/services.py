@@ -323,14 +323,18 @@ class Services(QObject):
                 return
             engine.warm_up()
             yield "warm"
-            # Loading llama.cpp's shared libraries (dlopen inside ctypes) holds the GIL for a
-            # noticeable moment; do it now, while nothing is happening, not at the first question.
-            try:
-                import llama_cpp  # noqa: F401
+            # Loading llama.cpp (dlopen, the GGUF, and compiling its Jinja chat template in Python)
+            # starves the GUI thread for a few hundred ms on two cores; do it now, while nothing is
+            # happening, not in the middle of an import when the first question comes.
+            if engine.settings.backend != "openai":
+                try:
+                    import core.answering  # noqa: F401
+                    from core.generation import LocalLlama
 
-                import core.answering  # noqa: F401
-            except ImportError:
-                pass
+                    LocalLlama(engine.settings).load()
+                    _ = engine.answerer  # opens the answer cache and conversation store
+                except Exception as exc:  # noqa: BLE001 - the answer path reports it properly later
+                    log.info("local model preload skipped error=%s", exc)
 
         def on_yield(step: str) -> None:
             if step == "opened":
