@@ -473,7 +473,8 @@ class Answerer:
             except sqlite3.Error as exc:
                 log.warning("answer cache unreadable error=%s", exc)
                 cached = None
-            if cached is not None:
+            # The fingerprint does not cover the guardrail lists, so a cached answer is re-checked.
+            if cached is not None and self._guard(str(cached["answer"]), "answer") is None:
                 log.info("answer cache hit question_chars=%d", len(question))
                 yield AnswerEvent("retrieved", chunks=tuple(_hit_from_dict(d) for d in cached["sources"]))
                 yield AnswerEvent("token", cached["answer"])

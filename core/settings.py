@@ -80,5 +80,6 @@ class Settings:
     def fingerprint(self) -> dict[str, Any]:
         """Fields that change an answer; the answer cache keys on them."""
         keys = ("top_k", "dense_weight", "model_path", "n_ctx", "temperature", "max_answer_tokens",
-                "backend", "openai_model", "min_relevance", "chunk_tokens", "chunk_overlap")
+                "backend", "openai_model", "openai_base_url", "min_relevance", "chunk_tokens", "chunk_overlap",
+                "blocked_terms", "blocked_topics", "n_gpu_layers")
         return {k: getattr(self, k) for k in keys}

@@ -153,6 +153,7 @@ def test_cancel_stops_answer_and_next_question_works(open_engine: Callable[..., 
             if tokens == 2:
                 s.stop()
     assert s.answer is not None and s.answer.stopped and tokens == 2
+    engine.settings.max_answer_tokens = 16
     nxt = engine.answerer.ask(ON_TOPIC).result()
     assert nxt.answer and not nxt.stopped and nxt.backend == "local"
 
