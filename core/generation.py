@@ -23,6 +23,7 @@ Two llama-cpp-python pitfalls are handled on load:
 from __future__ import annotations
 
 import codecs
+import atexit
 import contextlib
 import ctypes
 import io
@@ -345,6 +346,11 @@ def unload_local_model() -> None:
                 with contextlib.suppress(Exception):
                     _loaded.llm.close()
             _loaded = None
+
+
+# Free the model before interpreter teardown: llama-cpp-python's own __del__ then runs after
+# its module globals are gone and prints a TypeError traceback at every exit.
+atexit.register(unload_local_model)
 
 
 class LocalLlama:
