@@ -22,8 +22,8 @@ Two llama-cpp-python pitfalls are handled on load:
 
 from __future__ import annotations
 
-import codecs
 import atexit
+import codecs
 import contextlib
 import ctypes
 import io
