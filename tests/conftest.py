@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 from tests.httpserver import HttpServer  # noqa: E402
+from tests.run_suite import SecretService  # noqa: E402
 
 
 @pytest.fixture
@@ -22,3 +24,33 @@ def http_server() -> Iterator[HttpServer]:
     """A real HTTP server on 127.0.0.1 (see ``tests/httpserver.py``), stopped when the test ends."""
     with HttpServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def secret_service() -> Iterator[dict[str, str]]:
+    """The real Secret Service. Under ``tests/run_suite.py`` (``make test``) it is already running;
+    otherwise a private D-Bus session and gnome-keyring-daemon are started here."""
+    import keyring
+    from keyring.backends import SecretService as SecretServiceBackend
+
+    previous = keyring.get_keyring()
+    if os.environ.get("FOOTNOTE_SECRET_SERVICE") == "1":
+        keyring.set_keyring(SecretServiceBackend.Keyring())
+        try:
+            yield {k: v for k, v in os.environ.items() if k in ("DBUS_SESSION_BUS_ADDRESS", "GNOME_KEYRING_CONTROL")}
+        finally:
+            keyring.set_keyring(previous)
+        return
+    saved = {k: os.environ.get(k) for k in ("DBUS_SESSION_BUS_ADDRESS", "GNOME_KEYRING_CONTROL")}
+    with SecretService(private_bus=True) as service:
+        os.environ.update(service.env)
+        keyring.set_keyring(SecretServiceBackend.Keyring())
+        try:
+            yield dict(service.env)
+        finally:
+            keyring.set_keyring(previous)
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v

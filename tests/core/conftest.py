@@ -3,7 +3,6 @@ Secret Service, and a small real library (FastEmbed + Qdrant local mode) to answ
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import Settings
-from tests.run_suite import LlamaServer, SecretService
+from tests.run_suite import LlamaServer
 
 SERVER_KEY = "sk-footnote-test-5f1e2d3c4b5a69788796a5b4"
 
@@ -64,36 +63,6 @@ def llama_server(llm_path: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     """``python -m llama_cpp.server`` with ``--api_key`` on a free port, for the whole session."""
     with LlamaServer(llm_path, SERVER_KEY, tmp_path_factory.mktemp("llama-server")) as server:
         yield server
-
-
-@pytest.fixture(scope="session")
-def secret_service() -> Iterator[dict[str, str]]:
-    """The real Secret Service. Under ``tests/run_suite.py`` (``make test``) it is already running;
-    otherwise a private D-Bus session and gnome-keyring-daemon are started here."""
-    import keyring
-    from keyring.backends import SecretService as SecretServiceBackend
-
-    previous = keyring.get_keyring()
-    if os.environ.get("FOOTNOTE_SECRET_SERVICE") == "1":
-        keyring.set_keyring(SecretServiceBackend.Keyring())
-        try:
-            yield {k: v for k, v in os.environ.items() if k in ("DBUS_SESSION_BUS_ADDRESS", "GNOME_KEYRING_CONTROL")}
-        finally:
-            keyring.set_keyring(previous)
-        return
-    saved = {k: os.environ.get(k) for k in ("DBUS_SESSION_BUS_ADDRESS", "GNOME_KEYRING_CONTROL")}
-    with SecretService(private_bus=True) as service:
-        os.environ.update(service.env)
-        keyring.set_keyring(SecretServiceBackend.Keyring())
-        try:
-            yield dict(service.env)
-        finally:
-            keyring.set_keyring(previous)
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,6 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from core.settings import Settings  # noqa: E402
 from desktop.services import Services  # noqa: E402
-from tests.run_suite import SecretService  # noqa: E402
 
 ENGINE_TIMEOUT_MS = 120_000
 
@@ -86,30 +85,3 @@ def window(qtbot, services: Services):  # type: ignore[no-untyped-def]
     w.close()
 
 
-@pytest.fixture(scope="session")
-def secret_service() -> Iterator[dict[str, str]]:
-    """The real Secret Service: already running under ``tests/run_suite.py``, else a private one."""
-    import keyring
-    from keyring.backends import SecretService as SecretServiceBackend
-
-    previous = keyring.get_keyring()
-    if os.environ.get("FOOTNOTE_SECRET_SERVICE") == "1":
-        keyring.set_keyring(SecretServiceBackend.Keyring())
-        try:
-            yield {}
-        finally:
-            keyring.set_keyring(previous)
-        return
-    saved = {k: os.environ.get(k) for k in ("DBUS_SESSION_BUS_ADDRESS", "GNOME_KEYRING_CONTROL")}
-    with SecretService(private_bus=True) as service:
-        os.environ.update(service.env)
-        keyring.set_keyring(SecretServiceBackend.Keyring())
-        try:
-            yield dict(service.env)
-        finally:
-            keyring.set_keyring(previous)
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
