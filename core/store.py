@@ -246,7 +246,8 @@ class Index:
             self._db.execute("COMMIT")
 
     def version(self) -> int:
-        row = self._db.execute("SELECT value FROM meta WHERE key='version'").fetchone()
+        with self.lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key='version'").fetchone()
         return int(row[0]) if row else 0
 
     def _bump(self) -> None:
