@@ -17,6 +17,7 @@ import sqlite3
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +29,12 @@ from core.documents import Chunk, Document
 from core.errors import FootnoteError, LibraryLockedError
 
 log = logging.getLogger(__name__)
+
+# qdrant-client warns on every write past 20k points in local mode. Footnote measures and reports
+# local mode's cost itself (tests/bench/search_bench.py: ~50 ms per search and ~5 s to open at 50k
+# chunks) and logs the advice to use a server once, instead of printing it on each import.
+warnings.filterwarnings("ignore", message="Local mode is not recommended", category=UserWarning)
+LARGE_LOCAL_LIBRARY = 20_000
 
 COLLECTION = "footnote_chunks"
 _NS = uuid.UUID("5b0c8f8e-3f1a-4b8e-9a57-0f0f007e0002")
@@ -198,6 +205,10 @@ class Index:
                 client.create_payload_index(COLLECTION, "doc_key", qm.PayloadSchemaType.KEYWORD)
         if not self.qdrant_url:
             _tune_local_storage(client)
+            points = client.count(COLLECTION, exact=True).count
+            if points > LARGE_LOCAL_LIBRARY:
+                log.warning("large local library points=%d open_ms=%.0f; a Qdrant server (qdrant_url in "
+                            "settings.json) keeps search fast past this size", points, (time.perf_counter() - t0) * 1000)
         log.info("qdrant open mode=%s ms=%.0f", "server" if self.qdrant_url else "local",
                  (time.perf_counter() - t0) * 1000)
         return client
