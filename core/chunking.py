@@ -105,31 +105,43 @@ class Chunker:
         if not paras:
             return []
         encodings = self.tokenizer.encode_batch([text[a:b] for a, b, _ in paras], add_special_tokens=False)
-        spans: list[tuple[int, int]] = []
-        cur: tuple[int, int, int] | None = None  # start, end, tokens
+        heading_at = {s for s, _ in ex.sections}
+        # (start, end, anchor): the anchor is where the chunk's section is looked up.
+        spans: list[tuple[int, int, int]] = []
+        cur: tuple[int, int, int, int] | None = None  # start, end, tokens, anchor
         cur_seg = -1
+        headings_only = False  # cur holds nothing but heading lines so far
         for (a, b, seg), enc in zip(paras, encodings):
             count = len(enc.offsets)
             if count > self.max_tokens:
                 if cur:
-                    spans.append(cur[:2])
+                    spans.append((cur[0], cur[1], cur[3]))
                     cur = None
-                spans.extend(self._split_long(text, a, list(enc.offsets)))
+                spans.extend((s, e, s) for s, e in self._split_long(text, a, list(enc.offsets)))
+                headings_only = False
                 continue
-            if cur and seg == cur_seg and cur[2] + count <= self.max_tokens:
-                cur = (cur[0], b, cur[2] + count)
+            fits = cur is not None and cur[2] + count <= self.max_tokens
+            if cur and fits and seg == cur_seg:
+                cur = (cur[0], b, cur[2] + count, cur[3])
+                headings_only = False
+            elif cur and fits and headings_only:
+                # A heading with no text of its own (a title above a subsection) joins what follows,
+                # rather than becoming a chunk that can only be cited as an empty passage.
+                cur = (cur[0], b, cur[2] + count, a)
+                headings_only = a in heading_at
             else:
                 if cur:
-                    spans.append(cur[:2])
-                cur = (a, b, count)
+                    spans.append((cur[0], cur[1], cur[3]))
+                cur = (a, b, count, a)
+                headings_only = a in heading_at
             cur_seg = seg
         if cur:
-            spans.append(cur[:2])
+            spans.append((cur[0], cur[1], cur[3]))
         sec_starts = [s for s, _ in ex.sections]
         page_starts = [p for p, _ in ex.pages]
         chunks = []
-        for i, (s, e) in enumerate(spans):
-            si = bisect.bisect_right(sec_starts, s) - 1
+        for i, (s, e, anchor) in enumerate(spans):
+            si = bisect.bisect_right(sec_starts, anchor) - 1
             pi = bisect.bisect_right(page_starts, s) - 1
             chunks.append(Chunk(
                 document_id=document_id, index=i, text=text[s:e], start=s, end=e, title=ex.title,

@@ -223,8 +223,12 @@ class Engine:
         before = after = ""
         if prev is not None and prev["start"] < hit.start:
             before = prev["text"][: hit.start - prev["start"]][-limit:]
+            if prev["end"] < hit.start:  # the paragraph break between them is in neither chunk
+                before += "\n\n"
         if nxt is not None and nxt["end"] > hit.end:
             after = nxt["text"][max(0, hit.end - nxt["start"]):][:limit]
+            if nxt["start"] > hit.end:
+                after = "\n\n" + after
         return before, after
 
     # -- answers --------------------------------------------------------------------------------

@@ -72,3 +72,11 @@ def test_sections_and_pages_are_boundaries() -> None:
     chunks = Chunker(tokenizer(), max_tokens=100, overlap=8).chunk(ex, "d")
     assert [(c.text, c.section, c.page) for c in chunks] == [
         ("Intro line.", "", 1), ("Heading Two\n\nBody of two.", "Heading Two", 2)]
+
+
+def test_a_heading_without_text_joins_the_next_section() -> None:
+    text = "# Solar power\n\n## History\n\nBell Labs built the first practical silicon cell in 1954."
+    ex = Extracted(source="s", title="Solar power", text=text, kind="markdown",
+                   sections=[(0, "Solar power"), (15, "History")])
+    [chunk] = Chunker(tokenizer(), max_tokens=100, overlap=8).chunk(ex, "d")
+    assert chunk.text == text and chunk.section == "History"
