@@ -99,7 +99,7 @@ class Worker(QRunnable):
             emit(self.signals.finished)
 
 
-WORKER_NICE = 5
+WORKER_NICE = 10
 
 
 def _lower_priority() -> None:
