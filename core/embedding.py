@@ -63,3 +63,35 @@ class Embedder:
 
     def tokenizer_path(self) -> str:
         return str(self.model_dir / "tokenizer.json")
+
+
+class SparseEmbedder:
+    """BM25 sparse vectors (FastEmbed ``Qdrant/bm25``) for Qdrant's own keyword index.
+
+    FastEmbed would fetch the model folder from a hub; all it holds is a stop-word list, so
+    Footnote writes its own (the one the FTS5 path uses) and points FastEmbed at it.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self._folder = data_dir / "models" / "bm25"
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                from fastembed import SparseTextEmbedding
+
+                from core.store import STOPWORDS
+
+                self._folder.mkdir(parents=True, exist_ok=True)
+                (self._folder / "english.txt").write_text("\n".join(sorted(STOPWORDS)), encoding="utf-8")
+                self._model = SparseTextEmbedding("Qdrant/bm25", specific_model_path=str(self._folder))
+            return self._model
+
+    def embed(self, texts: Sequence[str]) -> list[tuple[list[int], list[float]]]:
+        return [(v.indices.tolist(), v.values.tolist()) for v in self._load().embed(list(texts))]
+
+    def embed_query(self, text: str) -> tuple[list[int], list[float]]:
+        v = next(iter(self._load().query_embed(text)))
+        return v.indices.tolist(), v.values.tolist()

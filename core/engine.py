@@ -14,7 +14,7 @@ from typing import Any
 
 from core.chunking import Chunker, load_tokenizer
 from core.documents import Document, Extracted, document_id_for
-from core.embedding import Embedder
+from core.embedding import Embedder, SparseEmbedder
 from core.errors import FootnoteError, LoadError
 from core.events import IngestEvent
 from core.loaders import load_path, walk
@@ -44,6 +44,7 @@ class Engine:
         except BaseException:
             self._lock_file.release()
             raise
+        self.sparse_embedder = SparseEmbedder(self.data_dir)
         self._chunker: Chunker | None = None
         self._chunker_lock = threading.Lock()
         self._answerer: Any = None
@@ -137,8 +138,10 @@ class Engine:
                 if cancel is not None and cancel.is_set():
                     raise FootnoteError(f"{ex.source}: import cancelled")
                 batch = chunks[i:i + EMBED_BATCH]
-                vectors = self.embedder.embed([c.text for c in batch], batch_size=EMBED_BATCH)
-                self.index.write_chunks(key, batch, vectors)
+                texts = [c.text for c in batch]
+                vectors = self.embedder.embed(texts, batch_size=EMBED_BATCH)
+                sparse = self.sparse_embedder.embed(texts) if self._qdrant_keywords() else None
+                self.index.write_chunks(key, batch, vectors, sparse)
                 done += len(batch)
                 yield IngestEvent("embedded", ex.source, title=ex.title, document_id=doc_id, done=done, total=total)
             self.index.commit(doc_id, key, ex.title, ex.kind, content_hash, total)
@@ -179,12 +182,25 @@ class Engine:
 
     # -- search ---------------------------------------------------------------------------------
 
+    def _qdrant_keywords(self) -> bool:
+        if self.settings.keyword_backend() != "qdrant":
+            return False
+        _ = self.index.client
+        if not self.index.has_sparse:
+            log.warning("keyword_search=qdrant but this library has no sparse vectors; using fts5")
+        return self.index.has_sparse
+
     def search(self, query: str, top_k: int | None = None, mode: str = "hybrid") -> list[SearchHit]:
         """Top-k chunks for a query. ``mode`` is hybrid (default), dense or sparse."""
         k = top_k or self.settings.top_k
         pool = max(CANDIDATES, k * 2)
         dense: dict[str, float] = {}
         sparse: dict[str, float] = {}
+        if mode in ("hybrid", "sparse") and self._qdrant_keywords():
+            qvec = self.embedder.embed_query(query) if mode == "hybrid" else None
+            scores, dense = self.index.qdrant_search(qvec, self.sparse_embedder.embed_query(query), k * 2)
+            ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
+            return self._hits(ranked, dense, k)
         if mode in ("hybrid", "dense"):
             dense = self.index.dense(self.embedder.embed_query(query), pool)
         if mode in ("hybrid", "sparse"):
@@ -197,6 +213,9 @@ class Engine:
             ranked = fuse(dense, sparse, self.settings.dense_weight)
         else:
             raise ValueError(f"unknown search mode {mode!r}")
+        return self._hits(ranked, dense, k)
+
+    def _hits(self, ranked: list[tuple[str, float]], dense: dict[str, float], k: int) -> list[SearchHit]:
         top = ranked[: k * 2]
         rows = self.index.chunk_rows([pid for pid, _ in top])
         hits = []

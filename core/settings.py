@@ -39,6 +39,10 @@ class Settings:
     top_k: int = field(default=5, metadata={"description": "Passages retrieved for a question."})
     dense_weight: float = field(default=0.6, metadata={"description": "Weight of meaning vs keywords in search."})
     qdrant_url: str = field(default="", metadata={"description": "Qdrant server URL; empty means local mode."})
+    keyword_search: str = field(default="auto", metadata={
+        "description": "Keyword side of hybrid search: fts5 (SQLite), qdrant (BM25 sparse vectors fused by "
+                       "Qdrant's Query API), or auto (qdrant on a server, fts5 in local mode). Changing it "
+                       "needs a re-import."})
     embed_threads: int = field(default=0, metadata={"description": "Embedding threads; 0 means all cores."})
     # Generation
     model_path: str = field(default="", metadata={"description": "GGUF model file; empty means the bundled one."})
@@ -77,9 +81,16 @@ class Settings:
         tmp.write_text(json.dumps(dataclasses.asdict(self), indent=2), encoding="utf-8")
         os.replace(tmp, path)
 
+    def keyword_backend(self) -> str:
+        """Which keyword index ``auto`` means: Qdrant's sparse index is fast on a server, but local
+        mode scores sparse vectors in a Python loop over every point (about 30 ms per 1.3k chunks)."""
+        if self.keyword_search in ("fts5", "qdrant"):
+            return self.keyword_search
+        return "qdrant" if self.qdrant_url else "fts5"
+
     def fingerprint(self) -> dict[str, Any]:
         """Fields that change an answer; the answer cache keys on them."""
         keys = ("top_k", "dense_weight", "model_path", "n_ctx", "temperature", "max_answer_tokens",
                 "backend", "openai_model", "openai_base_url", "min_relevance", "chunk_tokens", "chunk_overlap",
-                "blocked_terms", "blocked_topics", "n_gpu_layers")
+                "blocked_terms", "blocked_topics", "n_gpu_layers", "keyword_search")
         return {k: getattr(self, k) for k in keys}

@@ -161,6 +161,7 @@ class Index:
         self.data_dir = data_dir
         self.dim = dim
         self.qdrant_url = qdrant_url
+        self.has_sparse = False
         self.lock = threading.RLock()
         self._db = sqlite3.connect(data_dir / "library.sqlite3", check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -199,10 +200,13 @@ class Index:
             # cosine similarity; local mode's COSINE re-normalises every stored vector on every query,
             # which made it three times slower at 10k chunks.
             client.create_collection(
-                COLLECTION, vectors_config={"dense": qm.VectorParams(size=self.dim, distance=qm.Distance.DOT)}
+                COLLECTION, vectors_config={"dense": qm.VectorParams(size=self.dim, distance=qm.Distance.DOT)},
+                sparse_vectors_config={"bm25": qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
             )
             if self.qdrant_url:
                 client.create_payload_index(COLLECTION, "doc_key", qm.PayloadSchemaType.KEYWORD)
+        info = client.get_collection(COLLECTION)
+        self.has_sparse = "bm25" in (info.config.params.sparse_vectors or {})
         if not self.qdrant_url:
             _tune_local_storage(client)
             points = client.count(COLLECTION, exact=True).count
@@ -314,18 +318,19 @@ class Index:
             row = self._db.execute("SELECT ready_key FROM documents WHERE id=?", (doc_id,)).fetchone()
         return row[0] if row else None
 
-    def write_chunks(self, doc_key: str, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+    def write_chunks(self, doc_key: str, chunks: Sequence[Chunk], vectors: np.ndarray,
+                     sparse: Sequence[tuple[list[int], list[float]]] | None = None) -> None:
         from qdrant_client import models as qm
 
         ids = [point_id(doc_key, c.index) for c in chunks]
         vectors = unit(vectors)
         payloads = [{"doc_key": doc_key, "document_id": c.document_id, "index": c.index} for c in chunks]
+        named: dict[str, Any] = {"dense": vectors.tolist()}
+        if sparse is not None:
+            named["bm25"] = [qm.SparseVector(indices=i, values=v) for i, v in sparse]
         with self.lock:
             self.client.upsert(
-                COLLECTION,
-                points=qm.Batch(ids=list[Any](ids), vectors={"dense": vectors.tolist()}, payloads=payloads),
-                wait=True,
-            )
+                COLLECTION, points=qm.Batch(ids=list[Any](ids), vectors=named, payloads=payloads), wait=True)
             with self._tx():
                 for pid, c in zip(ids, chunks):
                     cur = self._db.execute(
@@ -406,6 +411,43 @@ class Index:
             if len(out) >= limit:
                 break
         return out
+
+    def qdrant_search(self, dense: np.ndarray | None, sparse: tuple[list[int], list[float]] | None,
+                      limit: int) -> tuple[dict[str, float], dict[str, float]]:
+        """Keyword or hybrid search inside Qdrant: BM25 sparse alone, or dense and sparse prefetches
+        fused by the Query API (DBSF, which scored best of Qdrant's fusions on the dev set).
+        Returns (scores, dense cosine per hit); the cosine is what abstention looks at."""
+        from qdrant_client import models as qm
+
+        q_sparse = qm.SparseVector(indices=sparse[0], values=sparse[1]) if sparse else None
+        with self.lock:
+            hidden = set(self._hidden)
+            extra = limit * 2 if hidden else 0
+            if dense is None:
+                if q_sparse is None:
+                    return {}, {}
+                res = self.client.query_points(COLLECTION, query=q_sparse, using="bm25", limit=limit + extra,
+                                               with_payload=["doc_key"])
+            else:
+                qd = unit(dense).tolist()
+                prefetch = [qm.Prefetch(query=qd, using="dense", limit=max(limit, 50))]
+                if q_sparse is not None:
+                    prefetch.append(qm.Prefetch(query=q_sparse, using="bm25", limit=max(limit, 50)))
+                res = self.client.query_points(COLLECTION, prefetch=prefetch,
+                                               query=qm.FusionQuery(fusion=qm.Fusion.DBSF), limit=limit + extra,
+                                               with_payload=["doc_key"], with_vectors=["dense"])
+        scores: dict[str, float] = {}
+        cosines: dict[str, float] = {}
+        for p in res.points:
+            if p.payload and p.payload.get("doc_key") in hidden:
+                continue
+            scores[str(p.id)] = float(p.score)
+            vec = p.vector.get("dense") if isinstance(p.vector, dict) else None
+            if dense is not None and vec is not None:
+                cosines[str(p.id)] = float(np.dot(np.asarray(vec, dtype=np.float32), unit(dense)))
+            if len(scores) >= limit:
+                break
+        return scores, cosines
 
     def sparse(self, query: str, limit: int) -> dict[str, float]:
         q = fts_query(query)

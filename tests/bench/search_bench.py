@@ -5,6 +5,8 @@ real embeddings of a few thousand generated chunks, repeated with small random j
 renormalised) under shuffled real sentences. Search cost in Qdrant local mode and FTS5 depends
 on the number of points and the text, not on which vectors they are, so latency is representative.
 Raw comparisons in the same run: FastEmbed query embedding alone, and Qdrant query_points alone.
+At 10k it also times ``keyword_search=qdrant`` (BM25 sparse vectors fused by Qdrant's Query API),
+the server-mode default, to show why local mode keeps its keywords in SQLite FTS5.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from core.store import COLLECTION  # noqa: E402
 DOC_CHUNKS = 500
 
 
-def build(data: Path, n: int, base_texts: list[str], base_vecs: np.ndarray, rng: random.Random) -> None:
+def build(data: Path, n: int, base_texts: list[str], base_vecs: np.ndarray, base_sparse: list[tuple[list[int], list[float]]],
+          rng: random.Random) -> None:
     engine = Engine(data)
     nrng = np.random.default_rng(rng.randint(0, 2**31))
     for d in range(n // DOC_CHUNKS):
@@ -41,7 +44,7 @@ def build(data: Path, n: int, base_texts: list[str], base_vecs: np.ndarray, rng:
         vecs = base_vecs[picks] + nrng.normal(0, 0.02, (DOC_CHUNKS, base_vecs.shape[1])).astype(np.float32)
         vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
         chunks = [Chunk(doc_id, i, base_texts[p], 0, len(base_texts[p])) for i, p in enumerate(picks)]
-        engine.index.write_chunks(key, chunks, vecs)
+        engine.index.write_chunks(key, chunks, vecs, [base_sparse[p] for p in picks])
         engine.index.commit(doc_id, key, doc_id, "text", f"{d:064x}", DOC_CHUNKS)
     engine.close()
 
@@ -62,12 +65,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         embed_engine = Engine(Path(tmp) / "embed")
         base_vecs = embed_engine.embedder.embed(base_texts)
+        base_sparse = embed_engine.sparse_embedder.embed(base_texts)
         model = embed_engine.embedder._load()
         embed_engine.close()
         for n in [int(s) for s in args.sizes.split(",")]:
             data = Path(tmp) / f"lib{n}"
             t0 = time.perf_counter()
-            build(data, n, base_texts, base_vecs, rng)
+            build(data, n, base_texts, base_vecs, base_sparse, rng)
             build_s = time.perf_counter() - t0
             t0 = time.perf_counter()
             engine = Engine(data)
@@ -87,6 +91,14 @@ def main() -> None:
                 t = time.perf_counter()
                 engine.index.client.query_points(COLLECTION, query=vec.tolist(), using="dense", limit=5)
                 lat["raw_qdrant"].append((time.perf_counter() - t) * 1000)
+            if n <= 10_000:  # keyword_search=qdrant: sparse scoring is a Python loop in local mode
+                engine.settings.keyword_search = "qdrant"
+                lat["qdrant_hybrid"] = []
+                for q in qs:
+                    t = time.perf_counter()
+                    engine.search(q, top_k=5)
+                    lat["qdrant_hybrid"].append((time.perf_counter() - t) * 1000)
+                engine.settings.keyword_search = "fts5"
             points = engine.index.count_points()
             engine.close()
             results.append({

@@ -229,3 +229,26 @@ def test_context_shows_the_text_around_a_passage(tmp_path: Path) -> None:
         assert "lit the lamp" in after and "spiral" not in after
     finally:
         engine.close()
+
+
+def test_qdrant_native_keyword_search_and_fusion(tmp_path: Path) -> None:
+    """keyword_search=qdrant (the default against a Qdrant server): BM25 sparse vectors with IDF in
+    Qdrant, fused with dense by the Query API. Run here in local mode, the same code path."""
+    engine = Engine(tmp_path / "data", Settings(keyword_search="qdrant"))
+    try:
+        docs = {"zebra.txt": "Zebras have black and white stripes that confuse biting flies.",
+                "glacier.txt": "Glaciers carve U-shaped valleys as they slowly move downhill.",
+                "violin.txt": "A violin has four strings tuned in perfect fifths."}
+        for name, text in docs.items():
+            (tmp_path / name).write_text(text)
+        run(engine, *(tmp_path / n for n in docs))
+        assert engine.index.has_sparse
+        [kw] = engine.search("fifths", top_k=1, mode="sparse")  # a word only BM25 can match exactly
+        assert kw.source.endswith("violin.txt")
+        hits = engine.search("why do zebras have stripes", top_k=3)
+        assert hits[0].source.endswith("zebra.txt")
+        assert hits[0].dense_score is not None and hits[0].dense_score > 0.3
+        engine.remove(str(tmp_path / "zebra.txt"))
+        assert all(not h.source.endswith("zebra.txt") for h in engine.search("zebra stripes", top_k=3))
+    finally:
+        engine.close()
