@@ -540,23 +540,23 @@ class Answerer:
         first_token_ms: float | None = None
         stats = StreamStats()
         used = gen.name
+
+        def pump(g: Generator, deadline: float | None) -> Iterator[AnswerEvent]:
+            nonlocal first_token_ms
+            for piece in g.stream(prompt.messages, max_tokens=settings.max_answer_tokens,
+                                  temperature=settings.temperature, cancel=cancel,
+                                  first_token_deadline=deadline, stats=stats):
+                if first_token_ms is None:
+                    first_token_ms = ms()
+                pieces.append(piece)
+                yield AnswerEvent("token", piece)
+
         try:
             deadline = None
             if policy == "auto" and gen is local:
                 deadline = time.monotonic() + settings.first_token_timeout_s
             try:
-                for piece in gen.stream(
-                    prompt.messages,
-                    max_tokens=settings.max_answer_tokens,
-                    temperature=settings.temperature,
-                    cancel=cancel,
-                    first_token_deadline=deadline,
-                    stats=stats,
-                ):
-                    if first_token_ms is None:
-                        first_token_ms = ms()
-                    pieces.append(piece)
-                    yield AnswerEvent("token", piece)
+                yield from pump(gen, deadline)
             except FirstTokenTimeout as exc:
                 if not (policy == "auto" and gen is local) or pieces:
                     raise
@@ -565,17 +565,7 @@ class Answerer:
                 remote = OpenAICompatible(settings)
                 used = remote.name
                 stats = StreamStats()
-                for piece in remote.stream(
-                    prompt.messages,
-                    max_tokens=settings.max_answer_tokens,
-                    temperature=settings.temperature,
-                    cancel=cancel,
-                    stats=stats,
-                ):
-                    if first_token_ms is None:
-                        first_token_ms = ms()
-                    pieces.append(piece)
-                    yield AnswerEvent("token", piece)
+                yield from pump(remote, None)
         except GenerationError as exc:
             reason = str(exc)
             if local_problem and used == "openai":
