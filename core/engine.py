@@ -100,6 +100,10 @@ class Engine:
                 yield self._failed(str(path.absolute()), f"{src}: no such file or folder")
                 continue
             for file in walk([path]):
+                if isinstance(file, LoadError):
+                    yield IngestEvent("started", file.source)
+                    yield self._failed(file.source, str(file))
+                    continue
                 source = str(file.resolve())
                 yield IngestEvent("started", source)
                 try:
@@ -107,6 +111,10 @@ class Engine:
                     ex.source = source
                 except LoadError as exc:
                     yield self._failed(source, str(exc))
+                    continue
+                except Exception as exc:  # noqa: BLE001 - a parser bug on one file must not stop the rest
+                    log.warning("unexpected reader error source=%s error=%r", source, exc)
+                    yield self._failed(source, f"{source}: the file could not be read ({type(exc).__name__})")
                     continue
                 yield from self._index_extracted(ex, cancel)
                 if cancel is not None and cancel.is_set():
@@ -124,13 +132,21 @@ class Engine:
             yield IngestEvent("skipped", ex.source, title=ex.title, document_id=doc_id,
                               error="unchanged since the last import")
             return
-        chunks = self.chunker.chunk(ex, doc_id)
+        try:
+            chunks = self.chunker.chunk(ex, doc_id)
+        except Exception as exc:  # noqa: BLE001 - reported per item
+            yield self._failed(ex.source, f"{ex.source}: the text could not be split into passages ({type(exc).__name__})")
+            return
         if not chunks:
             yield self._failed(ex.source, f"{ex.source}: no text found")
             return
         total = len(chunks)
         yield IngestEvent("chunked", ex.source, title=ex.title, document_id=doc_id, total=total)
-        key = self.index.begin(doc_id, ex.source, ex.title, ex.kind, content_hash)
+        try:
+            key = self.index.begin(doc_id, ex.source, ex.title, ex.kind, content_hash)
+        except FootnoteError as exc:
+            yield IngestEvent("failed", ex.source, title=ex.title, document_id=doc_id, error=str(exc))
+            return
         committed = False
         try:
             done = 0
@@ -146,10 +162,14 @@ class Engine:
                 yield IngestEvent("embedded", ex.source, title=ex.title, document_id=doc_id, done=done, total=total)
             self.index.commit(doc_id, key, ex.title, ex.kind, content_hash, total)
             committed = True
-        except FootnoteError as exc:
-            self.index.abort(doc_id, key, str(exc))
+        except Exception as exc:  # noqa: BLE001 - one item's failure must not stop the others
+            error = str(exc) if isinstance(exc, FootnoteError) else f"indexing failed ({type(exc).__name__}: {exc})"
+            if not error.startswith(ex.source):
+                error = f"{ex.source}: {error}"
+            log.warning("ingest failed source=%s error=%s", ex.source, error)
+            self.index.abort(doc_id, key, error)
             committed = True  # handled
-            yield IngestEvent("failed", ex.source, title=ex.title, document_id=doc_id, error=str(exc))
+            yield IngestEvent("failed", ex.source, title=ex.title, document_id=doc_id, error=error)
             return
         finally:
             if not committed:  # an unexpected error or the consumer closed the generator

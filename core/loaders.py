@@ -209,14 +209,24 @@ def load_path(path: Path) -> Extracted:
     return _require_text(_markdown(text, source, kind))
 
 
-def walk(paths: list[Path]) -> Iterator[Path]:
-    """Files under the given paths, recursively, skipping hidden files and folders, in stable order."""
+def walk(paths: list[Path]) -> Iterator[Path | LoadError]:
+    """Files under the given paths, recursively, skipping hidden files and folders, in stable order.
+
+    A folder that cannot be listed is reported as a ``LoadError`` in its place, not skipped silently.
+    """
     for path in paths:
         if path.is_dir():
-            for root, dirs, files in os.walk(path):
+            errors: list[OSError] = []
+            for root, dirs, files in os.walk(path, onerror=errors.append):
+                while errors:
+                    err = errors.pop(0)
+                    where = str(err.filename or root)
+                    yield LoadError(where, f"cannot read the folder ({err.strerror or err})")
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(files):
                     if not name.startswith("."):
                         yield Path(root) / name
+            for err in errors:
+                yield LoadError(str(err.filename or path), f"cannot read the folder ({err.strerror or err})")
         else:
             yield path

@@ -244,8 +244,8 @@ class Index:
                     self._delete_key(key)
             with self._tx():
                 self._db.execute("UPDATE documents SET pending_key=NULL, stale_key=NULL WHERE id=?", (doc_id,))
-                self._db.execute("DELETE FROM documents WHERE id=? AND ready_key IS NULL AND status='importing'",
-                                 (doc_id,))
+                self._db.execute("DELETE FROM documents WHERE id=? AND ready_key IS NULL "
+                                 "AND status IN ('importing', 'removing')", (doc_id,))
 
     # -- SQLite helpers -------------------------------------------------------------------------
 
@@ -280,7 +280,7 @@ class Index:
 
     def documents(self) -> list[Document]:
         with self.lock:
-            rows = self._db.execute(f"SELECT {self._DOC_COLS} FROM documents ORDER BY added_at, source").fetchall()
+            rows = self._db.execute(f"SELECT {self._DOC_COLS} FROM documents WHERE status != 'removing' ORDER BY added_at, source").fetchall()
         return [self._doc(r) for r in rows]
 
     def find(self, source_or_id: str) -> Document | None:
@@ -303,6 +303,9 @@ class Index:
             _ = self.client  # recover before writing
             if key == self._ready_key(doc_id):
                 raise FootnoteError(f"{source}: this version is already indexed")
+            row = self._db.execute("SELECT pending_key FROM documents WHERE id=?", (doc_id,)).fetchone()
+            if row and row[0] and row[0] in self._hidden:
+                raise FootnoteError(f"{source}: this document is already being imported")
             self._hidden.add(key)
             with self._tx():
                 self._db.execute(
@@ -346,23 +349,36 @@ class Index:
             row = self._db.execute("SELECT ready_key, chunks FROM documents WHERE id=?", (doc_id,)).fetchone()
             old, old_n = (row[0], row[1]) if row else (None, 0)
             with self._tx():
-                self._db.execute(
+                cur = self._db.execute(
                     "UPDATE documents SET ready_key=?, pending_key=NULL, stale_key=?, status='ready', chunks=?, "
-                    "title=?, kind=?, content_hash=?, error='', updated_at=? WHERE id=?",
-                    (doc_key, old, n_chunks, title, kind, content_hash, time.time(), doc_id))
+                    "title=?, kind=?, content_hash=?, error='', updated_at=? WHERE id=? AND pending_key=?",
+                    (doc_key, old, n_chunks, title, kind, content_hash, time.time(), doc_id, doc_key))
+                if cur.rowcount == 0:
+                    raise FootnoteError("the document was removed while it was being imported")
                 self._bump()
             self._hidden.discard(doc_key)
-            if old and old != doc_key:
-                self._hidden.add(old)
-                self._delete_key(old, [point_id(old, i) for i in range(old_n)])
+        # The new version is live. Removing the old one is clean-up: if it fails or is interrupted,
+        # stale_key stays recorded and the next open finishes it; the live version is never touched.
+        if old and old != doc_key:
+            try:
+                with self.lock:
+                    self._hidden.add(old)
+                    self._delete_key(old, [point_id(old, i) for i in range(old_n)])
+                    with self._tx():
+                        self._db.execute("UPDATE documents SET stale_key=NULL WHERE id=?", (doc_id,))
+            except Exception as exc:  # noqa: BLE001 - recovered on the next open
+                log.warning("old version clean-up deferred doc=%s error=%s", doc_id, exc)
+            finally:
                 self._hidden.discard(old)
+        else:
             with self._tx():
                 self._db.execute("UPDATE documents SET stale_key=NULL WHERE id=?", (doc_id,))
 
     def abort(self, doc_id: str, doc_key: str, error: str) -> None:
         """Undo an unfinished import; a previously ready version stays searchable."""
         with self.lock:
-            self._delete_key(doc_key)
+            if doc_key != self._ready_key(doc_id):
+                self._delete_key(doc_key)
             self._hidden.discard(doc_key)
             with self._tx():
                 self._db.execute("UPDATE documents SET pending_key=NULL, error=?, "
@@ -386,8 +402,11 @@ class Index:
             if row is None:
                 return
             ready, pending, n = row
+            # Invisible at once, with its keys recorded, so a crash before the clean-up below
+            # leaves nothing searchable and the next open finishes the job.
             with self._tx():
-                self._db.execute("DELETE FROM documents WHERE id=?", (doc_id,))
+                self._db.execute("UPDATE documents SET status='removing', ready_key=NULL, stale_key=?, "
+                                 "pending_key=NULL WHERE id=?", (ready, doc_id))
                 self._bump()
             for key in (ready, pending):
                 if key:
@@ -395,6 +414,8 @@ class Index:
                     ids = [point_id(key, i) for i in range(n)] if key == ready else None
                     self._delete_key(key, ids)
                     self._hidden.discard(key)
+            with self._tx():
+                self._db.execute("DELETE FROM documents WHERE id=?", (doc_id,))
 
     # -- search ---------------------------------------------------------------------------------
 

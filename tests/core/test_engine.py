@@ -252,3 +252,92 @@ def test_qdrant_native_keyword_search_and_fusion(tmp_path: Path) -> None:
         assert all(not h.source.endswith("zebra.txt") for h in engine.search("zebra stripes", top_k=3))
     finally:
         engine.close()
+
+
+def test_same_document_imported_twice_at_once(tmp_path: Path) -> None:
+    engine = Engine(tmp_path / "data", Settings(chunk_tokens=16, chunk_overlap=2))
+    try:
+        f = tmp_path / "log.txt"
+        f.write_text("\n\n".join(f"Entry {i}: the kettle whistled at seven." for i in range(300)))
+        first = engine.ingest([str(f)])
+        for ev in first:
+            if ev.kind == "embedded":
+                break
+        second = list(engine.ingest([str(f)]))
+        assert second[-1].kind == "failed" and "already being imported" in second[-1].error
+        rest = list(first)
+        assert rest[-1].kind == "done"
+        assert engine.index.count_points() == rest[-1].total, "the first import is whole"
+    finally:
+        engine.close()
+
+
+def test_remove_during_import_leaves_nothing(tmp_path: Path) -> None:
+    engine = Engine(tmp_path / "data", Settings(chunk_tokens=16, chunk_overlap=2))
+    try:
+        f = tmp_path / "log.txt"
+        f.write_text("\n\n".join(f"Entry {i}: the heron stood in the reeds." for i in range(300)))
+        gen = engine.ingest([str(f)])
+        for ev in gen:
+            if ev.kind == "embedded":
+                break
+        engine.remove(str(f))
+        rest = list(gen)
+        assert rest[-1].kind == "failed" and "removed while it was being imported" in rest[-1].error
+        assert engine.documents() == [] and engine.index.count_points() == 0
+    finally:
+        engine.close()
+
+
+def test_failed_clean_up_of_the_old_version_never_loses_the_new_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tmp_path / "data"
+    f = tmp_path / "menu.txt"
+    f.write_text("Soup of the day: tomato.")
+    engine = Engine(data)
+    try:
+        run(engine, f)
+        f.write_text("Soup of the day: pumpkin.")
+        real = engine.index._delete_key
+
+        def flaky(doc_key: str, ids: Any = None) -> None:
+            if ids:  # the old version's clean-up after the switch
+                raise OSError("disk hiccup")
+            real(doc_key, ids)
+
+        monkeypatch.setattr(engine.index, "_delete_key", flaky)
+        assert run(engine, f)[-1].kind == "done"
+        monkeypatch.undo()
+        assert "pumpkin" in engine.search("soup of the day", top_k=1)[0].text
+    finally:
+        engine.close()
+    engine = Engine(data)  # the next open finishes the deferred clean-up
+    try:
+        assert engine.index.count_points() == 1
+        assert "pumpkin" in engine.search("soup of the day", top_k=1)[0].text
+    finally:
+        engine.close()
+
+
+def test_an_unexpected_reader_error_fails_one_file_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.engine as engine_module
+
+    real = engine_module.load_path
+
+    def reader(path: Path) -> Any:
+        if path.name == "weird.txt":
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(path)
+
+    monkeypatch.setattr(engine_module, "load_path", reader)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "weird.txt").write_text("x")
+    (tmp_path / "docs" / "fine.txt").write_text("Geese fly south in autumn.")
+    engine = Engine(tmp_path / "data")
+    try:
+        events = run(engine, tmp_path / "docs")
+        failed = kinds(events, "failed")
+        assert len(failed) == 1 and failed[0].error.endswith("weird.txt: the file could not be read (RecursionError)")
+        assert [Path(e.source).name for e in kinds(events, "done")] == ["fine.txt"]
+    finally:
+        engine.close()
