@@ -227,5 +227,9 @@ def run_cli(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("footnote: interrupted\n")
         return 130
+    except OSError as exc:  # e.g. an unwritable --data-dir: one line, not a traceback
+        where = exc.filename or data_dir
+        sys.stderr.write(f"footnote: {where}: {exc.strerror or exc}\n")
+        return EXIT_ERROR
     finally:
         ctx.close()

@@ -71,3 +71,12 @@ def test_ingest_exit_zero_and_human_output(tmp_path: Path) -> None:
     assert proc.returncode == 0
     assert "1 imported, 0 unchanged, 0 failed" in proc.stdout
     assert "Traceback" not in proc.stderr
+
+
+def test_unusable_data_folder_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    proc = footnote(blocker / "library", "list")
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("footnote: ") and "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1
