@@ -29,6 +29,25 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
     e.close()
 
 
+@pytest.fixture
+def small_engine(tmp_path: Path) -> Iterator[Engine]:
+    """Tiny chunks, so a short text makes many embedding batches and an import can be caught midway."""
+    e = Engine(tmp_path / "data", Settings(chunk_tokens=16, chunk_overlap=2))
+    yield e
+    e.close()
+
+
+def half_imported(engine: Engine, f: Path, line: str) -> Iterator[IngestEvent]:
+    """Write a long file and start importing it; returns the import paused after its first batch."""
+    f.write_text("\n\n".join(f"Entry {i}: {line}" for i in range(300)))
+    gen = engine.ingest([str(f)])
+    for ev in gen:
+        if ev.kind == "embedded":
+            assert ev.done < ev.total
+            return gen
+    raise AssertionError("the import never reported progress")
+
+
 def run(engine: Engine, *sources: Path | str) -> list[IngestEvent]:
     return list(engine.ingest([str(s) for s in sources]))
 
@@ -100,25 +119,21 @@ def test_failed_reimport_keeps_the_ready_version(engine: Engine, tmp_path: Path)
     assert "Otters" in engine.search("otters sleep", top_k=1)[0].text
 
 
-def test_cancel_leaves_no_half_document(tmp_path: Path) -> None:
+def test_cancel_leaves_no_half_document(small_engine: Engine, tmp_path: Path) -> None:
     import threading
 
-    engine = Engine(tmp_path / "data", Settings(chunk_tokens=16, chunk_overlap=2))
-    try:
-        f = tmp_path / "long.txt"
-        f.write_text("\n\n".join(f"Paragraph {i} talks about topic number {i} in detail." for i in range(400)))
-        cancel = threading.Event()
-        events = []
-        for ev in engine.ingest([str(f)], cancel=cancel):
-            events.append(ev)
-            if ev.kind == "embedded":
-                cancel.set()
-        assert events[-1].kind == "failed" and "cancelled" in events[-1].error
-        assert engine.documents()[0].status == "failed"
-        assert engine.search("topic number 3", top_k=3) == []
-        assert engine.index.count_points() == 0
-    finally:
-        engine.close()
+    f = tmp_path / "long.txt"
+    f.write_text("\n\n".join(f"Paragraph {i} talks about topic number {i} in detail." for i in range(400)))
+    cancel = threading.Event()
+    events = []
+    for ev in small_engine.ingest([str(f)], cancel=cancel):
+        events.append(ev)
+        if ev.kind == "embedded":
+            cancel.set()
+    assert events[-1].kind == "failed" and "cancelled" in events[-1].error
+    assert small_engine.documents()[0].status == "failed"
+    assert small_engine.search("topic number 3", top_k=3) == []
+    assert small_engine.index.count_points() == 0
 
 
 def test_second_engine_on_same_folder_is_refused(engine: Engine) -> None:
@@ -254,39 +269,23 @@ def test_qdrant_native_keyword_search_and_fusion(tmp_path: Path) -> None:
         engine.close()
 
 
-def test_same_document_imported_twice_at_once(tmp_path: Path) -> None:
-    engine = Engine(tmp_path / "data", Settings(chunk_tokens=16, chunk_overlap=2))
-    try:
-        f = tmp_path / "log.txt"
-        f.write_text("\n\n".join(f"Entry {i}: the kettle whistled at seven." for i in range(300)))
-        first = engine.ingest([str(f)])
-        for ev in first:
-            if ev.kind == "embedded":
-                break
-        second = list(engine.ingest([str(f)]))
-        assert second[-1].kind == "failed" and "already being imported" in second[-1].error
-        rest = list(first)
-        assert rest[-1].kind == "done"
-        assert engine.index.count_points() == rest[-1].total, "the first import is whole"
-    finally:
-        engine.close()
+def test_same_document_imported_twice_at_once(small_engine: Engine, tmp_path: Path) -> None:
+    f = tmp_path / "log.txt"
+    first = half_imported(small_engine, f, "the kettle whistled at seven.")
+    second = list(small_engine.ingest([str(f)]))
+    assert second[-1].kind == "failed" and "already being imported" in second[-1].error
+    rest = list(first)
+    assert rest[-1].kind == "done"
+    assert small_engine.index.count_points() == rest[-1].total, "the first import is whole"
 
 
-def test_remove_during_import_leaves_nothing(tmp_path: Path) -> None:
-    engine = Engine(tmp_path / "data", Settings(chunk_tokens=16, chunk_overlap=2))
-    try:
-        f = tmp_path / "log.txt"
-        f.write_text("\n\n".join(f"Entry {i}: the heron stood in the reeds." for i in range(300)))
-        gen = engine.ingest([str(f)])
-        for ev in gen:
-            if ev.kind == "embedded":
-                break
-        engine.remove(str(f))
-        rest = list(gen)
-        assert rest[-1].kind == "failed" and "removed while it was being imported" in rest[-1].error
-        assert engine.documents() == [] and engine.index.count_points() == 0
-    finally:
-        engine.close()
+def test_remove_during_import_leaves_nothing(small_engine: Engine, tmp_path: Path) -> None:
+    f = tmp_path / "log.txt"
+    gen = half_imported(small_engine, f, "the heron stood in the reeds.")
+    small_engine.remove(str(f))
+    rest = list(gen)
+    assert rest[-1].kind == "failed" and "removed while it was being imported" in rest[-1].error
+    assert small_engine.documents() == [] and small_engine.index.count_points() == 0
 
 
 def test_failed_clean_up_of_the_old_version_never_loses_the_new_one(
