@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -290,8 +289,3 @@ class Engine:
             self.index.close()
         finally:
             self._lock_file.release()
-
-
-def timed(fn: Any) -> tuple[Any, float]:
-    t0 = time.perf_counter()
-    return fn(), (time.perf_counter() - t0) * 1000
