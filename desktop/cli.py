@@ -148,7 +148,7 @@ def cmd_setup_models(args: argparse.Namespace, ctx: CliContext) -> int:
     return EXIT_OK
 
 
-def _global_options(parser: argparse.ArgumentParser, _: argparse.ArgumentParser) -> None:
+def _global_options(parser: argparse.ArgumentParser) -> None:
     suppress = parser.argument_default == argparse.SUPPRESS
     parser.add_argument("--data-dir", type=Path, **({} if suppress else {"default": None}),
                         help="library folder (default: FOOTNOTE_DATA_DIR or the user data folder)")
@@ -172,10 +172,10 @@ class _Sub:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="footnote", description="Ask your documents; every answer cites its source.")
-    _global_options(parser, argparse.ArgumentParser(add_help=False))
+    _global_options(parser)
     # The same options after the subcommand (`footnote ingest X --json`); SUPPRESS keeps the global value.
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
-    _global_options(common, common)
+    _global_options(common)
     sub = _Sub(parser.add_subparsers(dest="command"), common)
 
     p = sub.add_parser("ingest", help="import files, folders or web pages")
