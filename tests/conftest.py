@@ -18,6 +18,17 @@ if _ROOT not in sys.path:
 from tests.httpserver import HttpServer  # noqa: E402
 from tests.run_suite import SecretService  # noqa: E402
 
+# The suite answers with SmolLM2-135M (a catalog entry marked test_only) so that it stays fast; the
+# tests that must use the real default (the Qwen 1.5B) clear this, see ``real_default_model``.
+TEST_LLM = "smollm2-135m-instruct-q4_1"
+os.environ.setdefault("FOOTNOTE_DEFAULT_LLM", TEST_LLM)
+
+
+@pytest.fixture
+def real_default_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Use the app's real default model (the bundled Qwen2.5-Coder-1.5B) in this test."""
+    monkeypatch.delenv("FOOTNOTE_DEFAULT_LLM", raising=False)
+
 
 @pytest.fixture
 def http_server() -> Iterator[HttpServer]:
