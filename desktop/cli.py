@@ -177,10 +177,11 @@ def cmd_setup_models(args: argparse.Namespace, ctx: CliContext) -> int:
 
 def _global_options(parser: argparse.ArgumentParser) -> None:
     suppress = parser.argument_default == argparse.SUPPRESS
-    parser.add_argument("--data-dir", type=Path, **({} if suppress else {"default": None}),
+    no_default: dict[str, Any] = {} if suppress else {"default": None}
+    no_json: dict[str, Any] = {} if suppress else {"default": False}
+    parser.add_argument("--data-dir", type=Path, **no_default,
                         help="library folder (default: FOOTNOTE_DATA_DIR or the user data folder)")
-    parser.add_argument("--json", action="store_true", **({} if suppress else {"default": False}),
-                        help="machine-readable output")
+    parser.add_argument("--json", action="store_true", **no_json, help="machine-readable output")
     parser.add_argument("-v", "--verbose", action="store_true", help="log to stderr")
 
 
