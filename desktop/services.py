@@ -24,6 +24,11 @@ from core.events import IngestEvent
 from core.settings import Settings
 from desktop.workers import Worker, WorkerPool, emit
 
+try:  # the one citation grammar, shared with the engine (core.answer once it lands)
+    from core.answer.citations import parse_markers
+except ImportError:  # pragma: no cover - the answer package not there yet
+    from core.answering import parse_markers  # type: ignore[no-redef]
+
 if TYPE_CHECKING:
     from core.engine import Engine
 
@@ -33,8 +38,9 @@ LOG_FILE = "footnote.log"
 OPEN_TIMEOUT_S = 120.0
 
 __all__ = [
-    "AnswerJob", "AnswerResult", "CitationView", "DocumentView", "ImportJob", "ImportSummary", "IngestEvent",
-    "KeyInfo", "Services", "Settings", "user_message",
+    "AboutInfo", "AnswerJob", "AnswerResult", "CitationView", "DocumentView", "DownloadView", "ImportJob",
+    "ImportSummary", "IngestEvent", "KeyInfo", "ModelJob", "ModelStatus", "ModelView", "SentenceView", "Services",
+    "Settings", "parse_markers", "result_from_answer", "result_from_message", "user_message",
 ]
 
 
@@ -46,6 +52,37 @@ def user_message(exc: BaseException, what: str) -> str:
     log.error("unexpected error while %s: %s", what, type(exc).__name__, exc_info=exc)
     detail = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
     return f"{what}: unexpected error ({detail}); details are in the log"
+
+
+def _gpu_offload() -> bool | None:
+    try:
+        import llama_cpp
+    except ImportError:
+        return None
+    return bool(llama_cpp.llama_supports_gpu_offload())
+
+
+def _local_llama_class() -> Any:
+    """The local generator: ``core.answer.llama_local`` once the answer package lands, else the old module."""
+    try:
+        from core.answer.llama_local import LocalLlama
+    except ImportError:
+        from core.generation import LocalLlama  # type: ignore[no-redef]
+    return LocalLlama
+
+
+def _same_file(a: str, b: str) -> bool:
+    if not a or not b:
+        return False
+    try:
+        return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+    except OSError:
+        return a == b
+
+
+def _named(name: str, message: str) -> str:
+    """Every model failure names the model, once."""
+    return message if name and name in message else f"{name}: {message}"
 
 
 # -- plain records the widgets see ------------------------------------------------------------
@@ -83,12 +120,186 @@ class CitationView:
 
 
 @dataclass(frozen=True)
+class SentenceView:
+    """One sentence of a finished answer: offsets into ``AnswerResult.text`` and its support."""
+
+    text: str
+    start: int
+    end: int
+    citations: tuple[int, ...] = ()
+    supported: bool = True
+
+
+@dataclass(frozen=True)
 class AnswerResult:
+    """What the chat draws for a finished answer. ``sentences`` may be empty (old answers): then the
+    whole text counts as one supported block."""
+
     text: str
     citations: list[CitationView]
     backend: str = ""
     timings: dict[str, Any] = field(default_factory=dict)
     stopped: bool = False
+    abstained: bool = False
+    refused: bool = False
+    stop_reason: str | None = None  # None | user | repetition | length
+    sentences: list[SentenceView] = field(default_factory=list)
+    suggestions: list[CitationView] = field(default_factory=list)  # an abstention's closest passages
+    scope: list[str] = field(default_factory=list)  # document ids the answer was limited to
+    mode: str = "question"  # question | summary
+    model: str = ""
+
+    @property
+    def unsupported(self) -> list[str]:
+        return [s.text for s in self.sentences if not s.supported]
+
+
+def _getter(obj: Any) -> Callable[..., Any]:
+    """Read a field of an engine record or of its dict form the same way."""
+    def get(key: str, default: Any = None) -> Any:
+        return obj.get(key, default) if isinstance(obj, dict) else getattr(obj, key, default)
+
+    return get
+
+
+def _sentences(items: Any, text: str) -> list[SentenceView]:
+    out: list[SentenceView] = []
+    for s in items or []:
+        g = _getter(s)
+        start, end = int(g("start", 0) or 0), int(g("end", 0) or 0)
+        if not 0 <= start <= end <= len(text):
+            continue  # offsets that do not fit the text would mark the wrong words
+        out.append(SentenceView(str(g("text", "") or text[start:end]), start, end,
+                                tuple(int(n) for n in (g("citations", None) or [])), bool(g("supported", True))))
+    return out
+
+
+def result_from_answer(answer: Any, *, fallback_text: str = "", stopped: bool = False) -> AnswerResult:
+    """An ``core.answer.Answer`` (or anything shaped like it) as the record the chat draws."""
+    g = _getter(answer)
+    text = str(g("answer", None) or fallback_text or "")
+    stop_reason = g("stop_reason", None)
+    return AnswerResult(
+        text=text,
+        citations=[citation_from(c, i) for i, c in enumerate(g("citations", None) or [], start=1)],
+        backend=str(g("backend", "") or ""),
+        timings=dict(g("timings", None) or {}),
+        stopped=bool(g("stopped", False)) or stopped,
+        abstained=bool(g("abstained", False)),
+        refused=bool(g("refused", False)),
+        stop_reason=str(stop_reason) if stop_reason else ("user" if stopped else None),
+        sentences=_sentences(g("sentences", None), text),
+        suggestions=[dataclasses.replace(citation_from(c, i), n=0)
+                     for i, c in enumerate(g("suggestions", None) or [], start=1)],
+        scope=[str(d) for d in (g("scope", None) or [])],
+        mode=str(g("mode", "question") or "question"),
+        model=str(g("model", "") or ""),
+    )
+
+
+def result_from_message(message: Any) -> AnswerResult:
+    """A stored assistant message. It keeps the texts of its unsupported sentences, not their
+    offsets, so they are found again in the text; the rest of the answer counts as supported."""
+    text = str(getattr(message, "content", "") or "")
+    sentences: list[SentenceView] = []
+    at = 0
+    for piece in getattr(message, "unsupported", None) or []:
+        i = text.find(piece, at)
+        if i < 0:
+            i = text.find(piece)
+        if i < 0 or not piece:
+            continue
+        sentences.append(SentenceView(piece, i, i + len(piece), (), False))
+        at = i + len(piece)
+    sentences.sort(key=lambda s: s.start)
+    base = result_from_answer({
+        "answer": text,
+        "citations": getattr(message, "citations", None) or [],
+        "backend": getattr(message, "backend", ""),
+        "abstained": getattr(message, "abstained", False),
+        "stop_reason": getattr(message, "stop_reason", None),
+        "suggestions": getattr(message, "suggestions", None) or [],
+        "model": getattr(message, "model", ""),
+    })
+    return dataclasses.replace(base, sentences=sentences, stopped=bool(base.stop_reason))
+
+
+@dataclass(frozen=True)
+class ModelView:
+    """A row of the model manager."""
+
+    id: str
+    name: str
+    file: str
+    size_bytes: int
+    ram_gb: float
+    licence: str
+    context: int
+    pick_when: str
+    source: str  # bundled | catalog | local
+    installed: bool
+    in_use: bool
+    default: bool
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """Which model answers, for the status bar: its name, size, and whether llama.cpp offloads it."""
+
+    name: str
+    size_bytes: int
+    gpu: bool | None  # None: llama-cpp-python is missing
+    path: str = ""
+    backend: str = "local"
+
+    def text(self) -> str:
+        if self.backend == "openai":
+            return f"{self.name} · OpenAI-compatible server"
+        where = "GPU" if self.gpu else "CPU"
+        size = f" · {human_bytes(self.size_bytes)}" if self.size_bytes else ""
+        return f"{self.name}{size} · {where}"
+
+
+@dataclass(frozen=True)
+class DownloadView:
+    done_bytes: int
+    total_bytes: int
+    bytes_per_s: float
+    eta_s: float | None
+
+    def text(self) -> str:
+        total = f" of {human_bytes(self.total_bytes)}" if self.total_bytes else ""
+        speed = f" · {human_bytes(int(self.bytes_per_s))}/s" if self.bytes_per_s else ""
+        left = f" · {human_duration(self.eta_s)} left" if self.eta_s is not None and self.bytes_per_s else ""
+        return f"{human_bytes(self.done_bytes)}{total}{speed}{left}"
+
+
+@dataclass(frozen=True)
+class AboutInfo:
+    version: str
+    licences: str
+    data_dir: str
+
+
+def human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit in ("B", "KB") else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"
+
+
+def human_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    s = max(0, int(round(seconds)))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {(s % 3600) // 60:02d} min"
 
 
 @dataclass(frozen=True)
@@ -120,7 +331,7 @@ class KeyInfo:
 
 def citation_from(obj: Any, n: int | None = None) -> CitationView:
     """Accept the answerer's citation records (``core.conversations.Citation``) or a search hit."""
-    g = (lambda k, d=None: obj.get(k, d)) if isinstance(obj, dict) else (lambda k, d=None: getattr(obj, k, d))
+    g = _getter(obj)
     return CitationView(
         n=int(g("n", n or 0) or (n or 0)),
         chunk_id=str(g("chunk_id", None) or g("point_id", "") or ""),
@@ -141,7 +352,7 @@ def citation_from(obj: Any, n: int | None = None) -> CitationView:
 class ImportJob(QObject):
     """One import (a drop, a URL). Aggregates engine events into per-item and per-job progress."""
 
-    event = Signal(object)  # IngestEvent
+    event = Signal(object)  # type: ignore[assignment]  # IngestEvent; shadows QObject.event, which nothing calls
     progress = Signal()
     finished = Signal(object)  # ImportSummary
 
@@ -215,15 +426,18 @@ class AnswerJob(QObject):
     """One question. ``stop()`` ends it for the user at once; the worker notices between tokens."""
 
     retrieved = Signal(list)  # list[CitationView]: the candidate passages
+    status = Signal(str)  # a line to show while waiting ("a summary is on its way…")
     token = Signal(str)
     done = Signal(object)  # AnswerResult
     failed = Signal(str)
     finished = Signal()
 
-    def __init__(self, question: str, conversation_id: str | None, parent: QObject | None = None) -> None:
+    def __init__(self, question: str, conversation_id: str | None, parent: QObject | None = None,
+                 document_ids: list[str] | None = None) -> None:
         super().__init__(parent)
         self.question = question
         self.conversation_id = conversation_id
+        self.document_ids = list(document_ids or [])
         self.worker: Worker | None = None
         self.text = ""
         self.is_finished = False
@@ -236,32 +450,33 @@ class AnswerJob(QObject):
         self.stopped = True
         if self.worker is not None:
             self.worker.cancel()
-        self._end(AnswerResult(self.text, [], stopped=True))
+        self._end(AnswerResult(self.text, [], stopped=True, stop_reason="user", scope=self.document_ids))
 
     def _on_event(self, ev: Any) -> None:
+        """One ``AnswerEvent``: ``retrieved``, ``status``, ``token``, ``done`` or ``error``."""
         if self.is_finished:
             return  # stopped: late tokens from the worker are dropped
-        kind = getattr(ev, "kind", None) or (ev.get("kind") if isinstance(ev, dict) else None)
-        g = (lambda k, d=None: ev.get(k, d)) if isinstance(ev, dict) else (lambda k, d=None: getattr(ev, k, d))
+        kind = getattr(ev, "kind", None)
         if kind == "retrieved":
-            chunks = g("chunks", None) or g("hits", None) or []
+            chunks = getattr(ev, "chunks", None) or []
             emit(self.retrieved, [citation_from(c, i) for i, c in enumerate(chunks, start=1)])
+        elif kind == "status":
+            emit(self.status, str(getattr(ev, "text", "") or ""))
         elif kind == "token":
-            piece = str(g("text", "") or "")
+            piece = str(getattr(ev, "text", "") or "")
             self.text += piece
             self.token_times.append(time.monotonic())
             emit(self.token, piece)
         elif kind == "done":
-            answer = g("answer", None)  # core.answering.Answer, or the text in other shapes
-            src = answer if answer is not None and not isinstance(answer, str) else ev
-            gs = (lambda k, d=None: getattr(src, k, d)) if src is not ev else g
-            text = str(gs("answer", None) if src is not ev else (answer or g("text", None) or self.text))
-            cites = [citation_from(c, i) for i, c in enumerate(gs("citations", None) or [], start=1)]
-            self.text = text
-            self._end(AnswerResult(text, cites, str(gs("backend", "") or ""), dict(gs("timings", None) or {}),
-                                   stopped=bool(gs("stopped", False)) or self.stopped))
+            answer = getattr(ev, "answer", None)
+            # The streamed text may differ from the final one (markers corrected after the
+            # grounding check): the finished answer is the one drawn.
+            result = (result_from_answer(answer, fallback_text=self.text, stopped=self.stopped)
+                      if answer is not None else AnswerResult(self.text, [], stopped=self.stopped))
+            self.text = result.text
+            self._end(result)
         elif kind == "error":
-            self._fail(str(g("reason", None) or g("text", None) or g("message", "") or "the answer failed"))
+            self._fail(str(getattr(ev, "text", "") or "the answer failed"))
 
     def _fail(self, message: str) -> None:
         if self.is_finished:
@@ -278,6 +493,55 @@ class AnswerJob(QObject):
         emit(self.finished)
 
 
+class ModelJob(QObject):
+    """One model download. ``cancel()`` stops it; the store keeps the partial file to resume."""
+
+    progress = Signal(object)  # DownloadView
+    installed = Signal(str)  # the installed file's path
+    cancelled = Signal()
+    failed = Signal(str)  # a full message naming the model and the reason
+    finished = Signal()
+
+    #: Progress reaches the GUI thread at most this often; a fast download calls back per block.
+    PROGRESS_EVERY_S = 0.1
+
+    def __init__(self, model_id: str, name: str, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.model_id = model_id
+        self.name = name
+        self.worker: Worker | None = None
+        self.is_finished = False
+        self.last: DownloadView | None = None
+        self._last_emit = 0.0
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+
+    def _on_progress(self, p: Any) -> None:
+        """Called on the download thread; the signal is queued to the GUI thread."""
+        view = DownloadView(int(getattr(p, "done_bytes", 0) or 0), int(getattr(p, "total_bytes", 0) or 0),
+                            float(getattr(p, "bytes_per_s", 0.0) or 0.0), getattr(p, "eta_s", None))
+        self.last = view
+        now = time.monotonic()
+        if now - self._last_emit < self.PROGRESS_EVERY_S and view.done_bytes < view.total_bytes:
+            return
+        self._last_emit = now
+        emit(self.progress, view)
+
+    def _finish(self, outcome: str, value: str = "") -> None:
+        if self.is_finished:
+            return
+        self.is_finished = True
+        if outcome == "installed":
+            emit(self.installed, value)
+        elif outcome == "cancelled":
+            emit(self.cancelled)
+        else:
+            emit(self.failed, value)
+        emit(self.finished)
+
+
 # -- the facade -------------------------------------------------------------------------------
 
 
@@ -288,10 +552,15 @@ class Services(QObject):
     library_changed = Signal()
     import_started = Signal(object)  # ImportJob
     error_message = Signal(str)  # a failure nobody else handles, already phrased for the user
+    model_changed = Signal()  # a model was installed, added, chosen or removed
 
-    def __init__(self, data_dir: Path, parent: QObject | None = None) -> None:
+    def __init__(self, data_dir: Path, parent: QObject | None = None, *,
+                 engine_factory: Callable[[Path], Engine] | None = None) -> None:
+        """``engine_factory`` builds the engine from the data folder (default ``core.engine.Engine``);
+        a test may pass one that scripts the answers, as PrivateGPT's ``MockInjector`` does."""
         super().__init__(parent)
         self.data_dir = Path(data_dir).expanduser()
+        self._engine_factory = engine_factory
         self.log_path = self.data_dir / LOG_FILE
         self._engine: Engine | None = None
         self._engine_ready = threading.Event()
@@ -301,6 +570,8 @@ class Services(QObject):
         self.state = "closed"
         self.pool = WorkerPool(self, max_threads=3)
         self.import_pool = WorkerPool(self, max_threads=1)  # imports queue: one writer at a time
+        self.model_pool = WorkerPool(self, max_threads=1)  # downloads take minutes: not in ``pool``
+        self.model_jobs: list[ModelJob] = []
         self.jobs: list[ImportJob] = []
         self.answer: AnswerJob | None = None
         self._closing = False
@@ -314,9 +585,12 @@ class Services(QObject):
         self._engine_ready.clear()
 
         def work(cancel: threading.Event) -> Iterator[str]:
-            from core.engine import Engine  # heavy imports happen here, off the GUI thread
+            if self._engine_factory is not None:
+                engine = self._engine_factory(self.data_dir)
+            else:
+                from core.engine import Engine  # heavy imports happen here, off the GUI thread
 
-            engine = Engine(self.data_dir)
+                engine = Engine(self.data_dir)
             self._engine = engine
             yield "opened"
             if cancel.is_set():
@@ -326,12 +600,9 @@ class Services(QObject):
             # Loading llama.cpp (dlopen, the GGUF, and compiling its Jinja chat template in Python)
             # starves the GUI thread for a few hundred ms on two cores; do it now, while nothing is
             # happening, not in the middle of an import when the first question comes.
-            if engine.settings.backend != "openai":
+            if engine.settings.backend != "openai" and self._engine_factory is None:
                 try:
-                    import core.answering  # noqa: F401
-                    from core.generation import LocalLlama
-
-                    LocalLlama(engine.settings).load()
+                    _local_llama_class()(engine.settings).load()
                     _ = engine.answerer  # opens the answer cache and conversation store
                 except Exception as exc:  # noqa: BLE001 - the answer path reports it properly later
                     log.info("local model preload skipped error=%s", exc)
@@ -501,15 +772,21 @@ class Services(QObject):
 
     # -- answers ----------------------------------------------------------------------------------
 
-    def ask(self, question: str, conversation_id: str | None = None) -> AnswerJob:
-        """Stream an answer. Only one at a time: asking again stops the previous one."""
+    def ask(self, question: str, conversation_id: str | None = None,
+            document_ids: list[str] | None = None) -> AnswerJob:
+        """Stream an answer. Only one at a time: asking again stops the previous one. With
+        ``document_ids`` retrieval and citations are limited to those documents."""
         if self.answer is not None and not self.answer.is_finished:
             self.answer.stop()
-        job = AnswerJob(question, conversation_id, self)
+        scope = [d for d in (document_ids or []) if d]
+        job = AnswerJob(question, conversation_id, self, document_ids=scope)
 
         def work(cancel: threading.Event) -> Iterator[Any]:
             engine = self._wait_engine(cancel)
-            yield from engine.ask(question, conversation_id=conversation_id, cancel=cancel)
+            kwargs: dict[str, Any] = {"conversation_id": conversation_id, "cancel": cancel}
+            if scope:
+                kwargs["document_ids"] = scope
+            yield from engine.ask(question, **kwargs)
 
         def on_error(exc: BaseException) -> None:
             job._fail(user_message(exc, "Answering"))
@@ -517,7 +794,7 @@ class Services(QObject):
         def on_finished() -> None:
             if not job.is_finished:
                 if job.text:
-                    job._end(AnswerResult(job.text, [], stopped=job.stopped))
+                    job._end(AnswerResult(job.text, [], stopped=job.stopped, scope=scope))
                 else:
                     job._fail("Answering: the answer ended without text")
 
@@ -555,14 +832,169 @@ class Services(QObject):
 
     def gpu_offload(self, on_result: Callable[[bool | None], None]) -> None:
         """Whether this llama.cpp build can offload to a GPU (None: llama-cpp is missing)."""
-        def work() -> bool | None:
-            try:
-                import llama_cpp
-            except ImportError:
-                return None
-            return bool(llama_cpp.llama_supports_gpu_offload())
+        self.run(_gpu_offload, on_result, what="Checking the GPU")
 
-        self.run(work, on_result, what="Checking the GPU")
+    # -- models -------------------------------------------------------------------------------------
+
+    def _live_settings(self) -> Settings:
+        """The engine's own settings object when it is open, so a model change reaches it at once."""
+        return self._engine.settings if self._engine is not None else Settings.load(self.data_dir)
+
+    def _in_use_path(self, settings: Settings) -> str:
+        if settings.model_path:
+            return str(Path(settings.model_path).expanduser())
+        from core import modelstore
+
+        try:
+            return str(modelstore.default_llm_path())
+        except FootnoteError:
+            return ""
+
+    def _model_views(self) -> list[ModelView]:
+        from core import modelstore
+
+        settings = self._live_settings()
+        current = self._in_use_path(settings)
+        out = []
+        for m in modelstore.list_llm_models(self.data_dir):
+            path = str(getattr(m, "path", "") or "")
+            out.append(ModelView(
+                id=str(m.id), name=str(m.name), file=str(getattr(m, "file", "") or ""),
+                size_bytes=int(getattr(m, "size_bytes", 0) or 0), ram_gb=float(getattr(m, "ram_gb", 0) or 0),
+                licence=str(getattr(m, "licence", "") or ""), context=int(getattr(m, "context", 0) or 0),
+                pick_when=str(getattr(m, "pick_when", "") or ""), source=str(getattr(m, "source", "") or ""),
+                installed=bool(getattr(m, "installed", False)),
+                in_use=bool(path) and bool(getattr(m, "installed", False)) and _same_file(path, current),
+                default=bool(getattr(m, "default", False)), path=path,
+            ))
+        return out
+
+    def models(self, on_result: Callable[[list[ModelView]], None],
+               on_error: Callable[[str], None] | None = None) -> None:
+        """The model manager's list: catalog, bundled and local models, which are installed, which answers."""
+        self.run(self._model_views, on_result, on_error, what="Listing the models")
+
+    def install_model(self, model_id: str, name: str = "", *, url: str | None = None) -> ModelJob:
+        """Download a catalog model in its own worker; the job reports progress and the outcome."""
+        job = ModelJob(model_id, name or model_id, self)
+
+        def work(cancel: threading.Event) -> str:
+            from core import modelstore
+
+            return str(modelstore.install_model(self.data_dir, model_id, job._on_progress, cancel, url=url))
+
+        def on_result(path: Any) -> None:
+            job._finish("installed", str(path))
+            emit(self.model_changed)
+
+        def on_error(exc: BaseException) -> None:
+            from core.modelstore import DownloadCancelled
+
+            if isinstance(exc, DownloadCancelled):
+                job._finish("cancelled")
+            else:
+                job._finish("failed", _named(job.name, user_message(exc, f"Installing {job.name}")))
+
+        def on_finished() -> None:
+            if not job.is_finished:  # cancelled between blocks: the worker reports ``aborted``
+                job._finish("cancelled")
+            if job in self.model_jobs:
+                self.model_jobs.remove(job)
+
+        job.worker = self.model_pool.start(work, name="install-model", on_result=on_result, on_error=on_error,
+                                           on_finished=on_finished)
+        self.model_jobs.append(job)
+        log.info("model install started id=%s", model_id)
+        return job
+
+    def use_model(self, id_or_path: str, name: str, on_result: Callable[[ModelView | None], None],
+                  on_error: Callable[[str], None]) -> None:
+        """Make a model the one that answers (saved in the settings); the next answer loads it."""
+        def work() -> ModelView | None:
+            from core import modelstore
+
+            info = modelstore.use_model(self.data_dir, self._live_settings(), id_or_path)
+            return next((v for v in self._model_views() if v.id == str(info.id)), None)
+
+        self._model_call(work, name, on_result, on_error, "Choosing")
+
+    def add_model(self, path: str, on_result: Callable[[ModelView | None], None], on_error: Callable[[str], None],
+                  *, use: bool = False) -> None:
+        """Add a GGUF file the user has (checked by the store); ``use`` also makes it the answering model."""
+        name = Path(path).name
+
+        def work() -> ModelView | None:
+            from core import modelstore
+
+            info = modelstore.add_local_model(self.data_dir, Path(path))
+            if use:
+                modelstore.use_model(self.data_dir, self._live_settings(), str(info.id))
+            return next((v for v in self._model_views() if v.id == str(info.id)), None)
+
+        self._model_call(work, name, on_result, on_error, "Adding")
+
+    def remove_model(self, model_id: str, name: str, on_result: Callable[[Any], None],
+                     on_error: Callable[[str], None]) -> None:
+        def work() -> None:
+            from core import modelstore
+
+            modelstore.remove_model(self.data_dir, model_id)
+
+        self._model_call(work, name, on_result, on_error, "Removing")
+
+    def _model_call(self, work: Callable[[], Any], name: str, on_result: Callable[[Any], None],
+                    on_error: Callable[[str], None], verb: str) -> None:
+        def done(value: Any) -> None:
+            emit(self.model_changed)
+            on_result(value)
+
+        self.pool.start(lambda _cancel: work(), name=f"{verb.lower()}-model", on_result=done,
+                        on_error=lambda exc: on_error(_named(name, user_message(exc, f"{verb} {name}"))))
+
+    def model_status(self, on_result: Callable[[ModelStatus], None]) -> None:
+        """Which model answers, its size, and whether llama.cpp runs it on the GPU."""
+        def work() -> ModelStatus:
+            settings = self._live_settings()
+            if settings.backend == "openai":
+                return ModelStatus(settings.openai_model, 0, False, backend="openai")
+            path = self._in_use_path(settings)
+            name = Path(path).name if path else "no local model"
+            try:
+                views = self._model_views()
+            except Exception as exc:  # noqa: BLE001 - a broken catalog must not hide the label
+                log.info("model list unavailable error=%s", type(exc).__name__)
+                views = []
+            match = next((v for v in views if v.path and _same_file(v.path, path)), None)
+            if match is not None:
+                name = match.name
+            try:
+                size = Path(path).stat().st_size if path else 0
+            except OSError:
+                size = 0
+            gpu = _gpu_offload()
+            on_gpu = None if gpu is None else gpu and (settings.n_gpu_layers or "auto").strip() != "0"
+            return ModelStatus(name, size, on_gpu, path, settings.backend)
+
+        self.run(work, on_result, what="Checking the model")
+
+    def about(self, on_result: Callable[[AboutInfo], None]) -> None:
+        """Version and the bundled models' licences, for the About dialog."""
+        def work() -> AboutInfo:
+            from importlib import metadata
+
+            try:
+                version = metadata.version("footnote")
+            except metadata.PackageNotFoundError:
+                version = "unknown (not installed as a package)"
+            try:
+                from core import modelstore
+
+                licences = modelstore.licences_text()
+            except (ImportError, AttributeError, OSError, FootnoteError) as exc:
+                licences = f"The licences file could not be read ({type(exc).__name__})."
+            return AboutInfo(version, licences, str(self.data_dir))
+
+        self.run(work, on_result, what="Reading the version")
 
     # -- shutdown -------------------------------------------------------------------------------------
 
@@ -575,7 +1007,10 @@ class Services(QObject):
         if self.answer is not None:
             self.answer.stop()
         self.cancel_imports()
-        ok = self.import_pool.shutdown(timeout_s)
+        for mjob in list(self.model_jobs):
+            mjob.cancel()
+        ok = self.model_pool.shutdown(timeout_s)
+        ok = self.import_pool.shutdown(max(0.5, timeout_s - (time.monotonic() - started))) and ok
         ok = self.pool.shutdown(max(0.5, timeout_s - (time.monotonic() - started))) and ok
         if ok:
             if self._engine is not None:

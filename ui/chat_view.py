@@ -1,97 +1,36 @@
-"""The chat: conversation list, messages with streamed markdown answers, citations and sources.
+"""The chat: the messages, the question box, and the scope chip above it.
 
-Each message is its own widget, so a streaming answer re-renders only itself, and at most every
-``RENDER_MS``: re-laying out a whole conversation per token is what makes chat windows stutter.
-Citation markers ``[n]`` become links with the ``cite:`` scheme; clicking one asks the window to
-show that passage in the source viewer.
+Each message is its own widget (``ui.answer_widget``), so a streaming answer re-renders only
+itself: re-laying out a whole conversation per token is what makes chat windows stutter. Citation
+markers ``[n]`` become links with the ``cite:`` scheme; clicking one asks the window to show that
+passage in the source viewer.
 """
 
 from __future__ import annotations
 
-import html
 import logging
-import re
-from typing import Any
 
-from PySide6.QtCore import QEvent, QMimeData, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QGuiApplication, QKeyEvent, QKeySequence
+from PySide6.QtCore import QMimeData, Qt, Signal
+from PySide6.QtGui import QGuiApplication, QKeyEvent, QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
-    QMenu,
-    QMessageBox,
     QPlainTextEdit,
-    QProgressBar,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
     QStackedWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from desktop.services import AnswerResult, CitationView
+from desktop.services import AnswerResult
 from desktop.workers import emit
+from ui.answer_widget import AnswerWidget
 from ui.import_panel import looks_like_url
 
 log = logging.getLogger(__name__)
-
-RENDER_MS = 50
-_MARKER = re.compile(r"\[\s*(\d+(?:\s*(?:[,;]|-|–)\s*\d+)*)\s*\](?!\()")
-
-
-def _expand(group: str) -> list[int]:
-    out: list[int] = []
-    for part in re.split(r"\s*[,;]\s*", group):
-        bounds = re.split(r"\s*[-–]\s*", part)
-        if len(bounds) == 2 and bounds[0].isdigit() and bounds[1].isdigit():
-            a, b = int(bounds[0]), int(bounds[1])
-            if 0 < a <= b <= a + 20:
-                out.extend(range(a, b + 1))
-                continue
-        if part.strip().isdigit():
-            out.append(int(part))
-    return out
-
-
-def link_markers(markdown: str) -> str:
-    """``[1]`` and ``[2, 3]`` become markdown links ``cite:n`` that the label reports on click."""
-    def repl(m: re.Match[str]) -> str:
-        nums = _expand(m.group(1))
-        if not nums:
-            return m.group(0)
-        return "".join(f"[\\[{n}\\]](cite:{n})" for n in nums)
-
-    return _MARKER.sub(repl, markdown)
-
-
-_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
-
-
-def tame_headings(markdown: str) -> str:
-    """Small models echo their sources' ``# Headings``; in a chat bubble they become bold lines,
-    not page titles."""
-    return _HEADING.sub(lambda m: f"**{m.group(1)}**", markdown)
-
-
-def snippet(text: str, limit: int = 160) -> str:
-    flat = " ".join(_HEADING.sub(lambda m: m.group(1) + " —", text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
-
-
-def source_line(c: CitationView) -> str:
-    where = []
-    if c.page:
-        where.append(f"p. {c.page}")
-    if c.section and c.section.strip() != c.title.strip():
-        where.append(c.section)
-    return " · ".join(where)
-
 
 class UserBubble(QFrame):
     def __init__(self, text: str, parent: QWidget | None = None) -> None:
@@ -105,132 +44,6 @@ class UserBubble(QFrame):
         layout.setContentsMargins(12, 8, 12, 8)
         layout.addWidget(label)
         self.label = label
-
-
-class AnswerWidget(QFrame):
-    """One answer: streamed markdown, then its numbered sources."""
-
-    citation_clicked = Signal(object)  # CitationView
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("answer")
-        self.text = ""
-        self.citations: dict[int, CitationView] = {}
-        self.retrieved: dict[int, CitationView] = {}
-        self.finished = False
-        self.status = QLabel("Searching your documents…")
-        self.status.setObjectName("muted")
-        self.busy = QProgressBar()
-        self.busy.setRange(0, 0)
-        self.busy.setFixedHeight(4)
-        self.busy.setTextVisible(False)
-        self.label = QLabel()
-        self.label.setObjectName("answerText")
-        self.label.setTextFormat(Qt.TextFormat.MarkdownText)
-        self.label.setWordWrap(True)
-        self.label.setOpenExternalLinks(False)
-        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
-        self.label.linkActivated.connect(self._link)
-        self.label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
-        self.label.hide()
-        self.sources_title = QLabel("Sources")
-        self.sources_title.setObjectName("sourcesTitle")
-        self.sources = QLabel()
-        self.sources.setObjectName("sources")
-        self.sources.setTextFormat(Qt.TextFormat.RichText)
-        self.sources.setWordWrap(True)
-        self.sources.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
-        self.sources.linkActivated.connect(self._link)
-        self.sources_title.hide()
-        self.sources.hide()
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(12, 8, 12, 10)
-        layout.setSpacing(6)
-        layout.addWidget(self.status)
-        layout.addWidget(self.busy)
-        layout.addWidget(self.label)
-        layout.addWidget(self.sources_title)
-        layout.addWidget(self.sources)
-        self._dirty = False
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(RENDER_MS)
-        self._timer.timeout.connect(self._render)
-
-    # -- streaming ------------------------------------------------------------------------------
-
-    def set_retrieved(self, passages: list[CitationView]) -> None:
-        self.retrieved = {p.n: p for p in passages}
-        if not self.text:
-            self.status.setText("Writing the answer…" if passages else "Thinking…")
-
-    def append(self, piece: str) -> None:
-        self.text += piece
-        if not self._timer.isActive():
-            self._timer.start()
-
-    def _render(self) -> None:
-        if self.text:
-            self.status.hide()
-            self.busy.hide()
-            self.label.show()
-        self.label.setText(link_markers(tame_headings(self.text)) if self.text else "")
-
-    def finish(self, result: AnswerResult) -> None:
-        self.finished = True
-        self._timer.stop()
-        self.text = result.text or self.text
-        self.citations = {c.n: c for c in result.citations}
-        if result.stopped:
-            self.text = (self.text.rstrip() + "\n\n*Stopped.*") if self.text else "*Stopped before the answer began.*"
-        self._render()
-        self.status.hide()
-        self.busy.hide()
-        self.label.show()
-        self._show_sources()
-
-    def fail(self, reason: str) -> None:
-        self.finished = True
-        self._timer.stop()
-        self.busy.hide()
-        self.label.hide()
-        self.status.setObjectName("errorText")
-        self.status.setText(reason)
-        self.status.setWordWrap(True)
-        self.status.show()
-        self.style().unpolish(self.status)
-        self.style().polish(self.status)
-
-    def _show_sources(self) -> None:
-        if not self.citations:
-            return
-        items = []
-        for n in sorted(self.citations):
-            c = self.citations[n]
-            where = source_line(c)
-            title = html.escape(c.title or c.source)
-            extra = f" <span class='where'>— {html.escape(where)}</span>" if where else ""
-            items.append(
-                f"<p style='margin:0 0 6px 0'><a href='cite:{n}'>[{n}]</a> <b>{title}</b>{extra}<br>"
-                f"<span style='opacity:0.8'>{html.escape(snippet(c.text))}</span></p>"
-            )
-        self.sources.setText("".join(items))
-        self.sources_title.show()
-        self.sources.show()
-
-    def citation(self, n: int) -> CitationView | None:
-        return self.citations.get(n) or self.retrieved.get(n)
-
-    def _link(self, href: str) -> None:
-        if href.startswith("cite:"):
-            try:
-                n = int(href[5:])
-            except ValueError:
-                return
-            c = self.citation(n)
-            if c is not None:
-                emit(self.citation_clicked, c)
 
 
 class ChatInput(QPlainTextEdit):
@@ -267,10 +80,46 @@ class ChatInput(QPlainTextEdit):
         super().insertFromMimeData(source)
 
 
+class ScopeChip(QFrame):
+    """"Asking about: report.pdf, notes.md ×" above the question box while the chat is scoped."""
+
+    cleared = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("scopeChip")
+        self.label = QLabel()
+        self.label.setObjectName("scopeText")
+        self.label.setTextFormat(Qt.TextFormat.PlainText)
+        self.clear_button = QToolButton()
+        self.clear_button.setObjectName("clearScope")
+        self.clear_button.setText("×")
+        self.clear_button.setAutoRaise(True)
+        self.clear_button.setToolTip("Ask about the whole library again")
+        self.clear_button.clicked.connect(self.cleared)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(8, 2, 2, 2)
+        row.setSpacing(4)
+        row.addWidget(self.label, 1)
+        row.addWidget(self.clear_button)
+        pal = self.palette()
+        accent = pal.color(QPalette.ColorRole.Highlight)
+        self.setStyleSheet(f"QFrame#scopeChip {{ border: 1px solid {accent.name()}; border-radius: 10px; "
+                           f"background: rgba({accent.red()}, {accent.green()}, {accent.blue()}, 30); }}")
+        self.hide()
+
+    def set_titles(self, titles: list[str]) -> None:
+        shown = ", ".join(titles[:3]) + (f" and {len(titles) - 3} more" if len(titles) > 3 else "")
+        self.label.setText(f"Asking about: {shown}")
+        self.label.setToolTip("\n".join(titles))
+        self.setVisible(bool(titles))
+
+
 class ChatView(QWidget):
     send = Signal(str)
     stop = Signal()
     citation_clicked = Signal(object)
+    scope_changed = Signal(list)  # the document ids questions are limited to; [] is the whole library
     url_pasted = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -278,6 +127,7 @@ class ChatView(QWidget):
         self.answers: list[AnswerWidget] = []
         self.current: AnswerWidget | None = None
         self._library_empty = True
+        self.scope: list[tuple[str, str]] = []  # (document id, title)
 
         self.title = QLabel("New conversation")
         self.title.setObjectName("chatTitle")
@@ -288,11 +138,11 @@ class ChatView(QWidget):
         self.msg_layout.setContentsMargins(16, 12, 16, 12)
         self.msg_layout.setSpacing(10)
         self.msg_layout.addStretch(1)
-        self.scroll = QScrollArea()
-        self.scroll.setWidget(self.messages)
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll.verticalScrollBar().rangeChanged.connect(self._stick_to_bottom)
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setWidget(self.messages)
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll_area.verticalScrollBar().rangeChanged.connect(self._stick_to_bottom)
         self._follow = True
 
         self.empty = QWidget()
@@ -313,7 +163,7 @@ class ChatView(QWidget):
 
         self.stack = QStackedWidget()
         self.stack.addWidget(self.empty)
-        self.stack.addWidget(self.scroll)
+        self.stack.addWidget(self.scroll_area)
 
         self.input = ChatInput()
         self.input.submitted.connect(self._submit)
@@ -339,6 +189,12 @@ class ChatView(QWidget):
         bottom = QVBoxLayout()
         bottom.setContentsMargins(16, 6, 16, 8)
         bottom.setSpacing(2)
+        self.scope_chip = ScopeChip()
+        self.scope_chip.cleared.connect(self.clear_scope)
+        chip_row = QHBoxLayout()
+        chip_row.addWidget(self.scope_chip)
+        chip_row.addStretch(1)
+        bottom.addLayout(chip_row)
         bottom.addLayout(row)
         bottom.addWidget(hint)
 
@@ -368,7 +224,7 @@ class ChatView(QWidget):
 
     def _update_stack(self) -> None:
         has_messages = self.msg_layout.count() > 1
-        self.stack.setCurrentWidget(self.scroll if has_messages else self.empty)
+        self.stack.setCurrentWidget(self.scroll_area if has_messages else self.empty)
 
     def set_generating(self, on: bool) -> None:
         self.stop_button.setVisible(on)
@@ -417,13 +273,36 @@ class ChatView(QWidget):
         self._add(w)
         return w
 
-    def add_history(self, role: str, text: str, citations: list[CitationView]) -> None:
+    def add_history(self, role: str, text: str, result: AnswerResult | None = None) -> None:
         if role == "user":
             self.add_user(text)
         else:
             w = self.add_answer()
-            w.finish(AnswerResult(text, citations))
+            w.finish(result or AnswerResult(text, []))
             self.current = None
+
+    # -- scope ----------------------------------------------------------------------------------
+
+    def set_scope(self, docs: list[tuple[str, str]]) -> None:
+        """Limit the next questions to these documents ((id, title) pairs); [] for the whole library."""
+        docs = [(i, t) for i, t in docs if i]
+        if docs == self.scope:
+            return
+        self.scope = docs
+        self.scope_chip.set_titles([t for _i, t in docs])
+        self.input.setPlaceholderText("Ask about the selected documents" if docs
+                                      else "Ask a question about your documents")
+        emit(self.scope_changed, self.scope_ids())
+
+    def clear_scope(self) -> None:
+        self.set_scope([])
+        self.input.setFocus()
+
+    def scope_ids(self) -> list[str]:
+        return [i for i, _t in self.scope]
+
+    def scope_titles(self) -> list[str]:
+        return [t for _i, t in self.scope]
 
     def _submit(self, text: str) -> None:
         if not text or self.generating:
@@ -433,112 +312,4 @@ class ChatView(QWidget):
 
     def _stick_to_bottom(self, _min: int, maximum: int) -> None:
         if self._follow:
-            self.scroll.verticalScrollBar().setValue(maximum)
-
-
-class ConfirmDelete:
-    """Deleting a conversation cannot be undone: a decision, so a dialog. Tests patch ``ask``."""
-
-    @classmethod
-    def ask(cls, parent: QWidget, title: str) -> bool:
-        answer = QMessageBox.question(
-            parent, "Delete conversation", f"Delete the conversation “{title}”?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
-        return answer == QMessageBox.StandardButton.Yes
-
-
-class RenameDialog:
-    @classmethod
-    def ask(cls, parent: QWidget, title: str) -> str | None:
-        text, ok = QInputDialog.getText(parent, "Rename conversation", "Name:", text=title)
-        return text.strip() if ok and text.strip() else None
-
-
-class ConversationList(QWidget):
-    selected = Signal(str)  # conversation id
-    new_requested = Signal()
-    rename_requested = Signal(str, str)
-    delete_requested = Signal(str)
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        header = QLabel("Conversations")
-        header.setObjectName("paneTitle")
-        self.new_button = QToolButton()
-        self.new_button.setText("+ New")
-        self.new_button.setToolTip("New conversation (Ctrl+N)")
-        self.new_button.setAutoRaise(True)
-        self.new_button.clicked.connect(self.new_requested)
-        self.list = QListWidget()
-        self.list.setObjectName("conversations")
-        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.list.setUniformItemSizes(True)
-        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.list.customContextMenuRequested.connect(self._menu)
-        self.list.currentItemChanged.connect(self._current_changed)
-        self.list.installEventFilter(self)
-        top = QHBoxLayout()
-        top.addWidget(header)
-        top.addStretch(1)
-        top.addWidget(self.new_button)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 8, 8, 4)
-        layout.setSpacing(6)
-        layout.addLayout(top)
-        layout.addWidget(self.list, 1)
-        self._quiet = False
-
-    def set_conversations(self, items: list[tuple[str, str]], current: str | None) -> None:
-        self._quiet = True
-        try:
-            self.list.clear()
-            for cid, title in items:
-                it = QListWidgetItem(title or "Untitled")
-                it.setData(Qt.ItemDataRole.UserRole, cid)
-                it.setToolTip(title)
-                self.list.addItem(it)
-                if cid == current:
-                    self.list.setCurrentItem(it)
-        finally:
-            self._quiet = False
-
-    def current_id(self) -> str | None:
-        it = self.list.currentItem()
-        return it.data(Qt.ItemDataRole.UserRole) if it is not None else None
-
-    def _current_changed(self, cur: QListWidgetItem | None, _prev: Any) -> None:
-        if cur is not None and not self._quiet:
-            emit(self.selected, cur.data(Qt.ItemDataRole.UserRole))
-
-    def rename_current(self) -> None:
-        it = self.list.currentItem()
-        if it is None:
-            return
-        title = RenameDialog.ask(self, it.text())
-        if title:
-            emit(self.rename_requested, it.data(Qt.ItemDataRole.UserRole), title)
-
-    def delete_current(self) -> None:
-        it = self.list.currentItem()
-        if it is not None and ConfirmDelete.ask(self, it.text()):
-            emit(self.delete_requested, it.data(Qt.ItemDataRole.UserRole))
-
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
-        if obj is self.list and event.type() == QEvent.Type.KeyPress:
-            key = event.key()  # type: ignore[attr-defined]
-            if key == Qt.Key.Key_Delete:
-                self.delete_current()
-                return True
-            if key == Qt.Key.Key_F2:
-                self.rename_current()
-                return True
-        return super().eventFilter(obj, event)
-
-    def _menu(self, pos: Any) -> None:
-        if self.list.itemAt(pos) is None:
-            return
-        menu = QMenu(self)
-        menu.addAction("Rename…", self.rename_current)
-        menu.addAction("Delete", self.delete_current)
-        menu.exec(self.list.viewport().mapToGlobal(pos))
+            self.scroll_area.verticalScrollBar().setValue(maximum)

@@ -20,11 +20,12 @@ class DropOverlay(QWidget):
         self.text = "Drop to add to your library"
         self.detail = ""
         self.hide()
+        self._host = parent
         parent.installEventFilter(self)
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
-        if obj is self.parent() and event.type() == QEvent.Type.Resize:
-            self.setGeometry(self.parentWidget().rect())
+        if obj is self._host and event.type() == QEvent.Type.Resize:
+            self.setGeometry(self._host.rect())
         return False
 
     def show_for(self, count: int, folders: int) -> None:
@@ -35,7 +36,7 @@ class DropOverlay(QWidget):
         if folders:
             parts.append(f"{folders} folder{'s' if folders != 1 else ''}")
         self.detail = " and ".join(parts)
-        self.setGeometry(self.parentWidget().rect())
+        self.setGeometry(self._host.rect())
         self.raise_()
         self.show()
         self.update()

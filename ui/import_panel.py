@@ -53,11 +53,11 @@ class ImportBar(QWidget):
         self.import_button.clicked.connect(self._submit)
         self.crawl = QCheckBox("Follow links on the same site")
         self.crawl.setToolTip("Also import pages this page links to, on the same site only")
-        self.depth = QSpinBox()
-        self.depth.setRange(1, 5)
-        self.depth.setValue(1)
-        self.depth.setPrefix("depth ")
-        self.depth.setToolTip("How many links away from the first page to go")
+        self.depth_box = QSpinBox()
+        self.depth_box.setRange(1, 5)
+        self.depth_box.setValue(1)
+        self.depth_box.setPrefix("depth ")
+        self.depth_box.setToolTip("How many links away from the first page to go")
         self.max_pages = QSpinBox()
         self.max_pages.setRange(1, 500)
         self.max_pages.setValue(20)
@@ -77,7 +77,7 @@ class ImportBar(QWidget):
         options = QHBoxLayout()
         options.setSpacing(8)
         options.addWidget(self.crawl)
-        options.addWidget(self.depth)
+        options.addWidget(self.depth_box)
         options.addWidget(self.max_pages)
         options.addStretch(1)
         layout = QVBoxLayout(self)
@@ -89,12 +89,12 @@ class ImportBar(QWidget):
 
     def _update(self, *_: object) -> None:
         self.import_button.setEnabled(looks_like_url(self.url.text()))
-        self.depth.setEnabled(self.crawl.isChecked())
+        self.depth_box.setEnabled(self.crawl.isChecked())
         self.max_pages.setEnabled(self.crawl.isChecked())
 
     def options(self) -> tuple[int, int]:
         if self.crawl.isChecked():
-            return self.depth.value(), self.max_pages.value()
+            return self.depth_box.value(), self.max_pages.value()
         return 0, 1
 
     def _submit(self) -> None:

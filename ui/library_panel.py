@@ -246,19 +246,20 @@ class ConfirmRemove:
 
     @classmethod
     def ask(cls, parent: QWidget, title: str) -> bool:
-        answer = QMessageBox.question(
-            parent, "Remove document",
-            f"Remove “{title}” from the library?\n\nThe file itself is not touched.",
-            QMessageBox.StandardButton.Remove | QMessageBox.StandardButton.Cancel,
-            QMessageBox.StandardButton.Cancel,
-        )
-        return answer == QMessageBox.StandardButton.Remove
+        box = QMessageBox(QMessageBox.Icon.Question, "Remove document",
+                          f"Remove “{title}” from the library?\n\nThe file itself is not touched.", parent=parent)
+        remove = box.addButton("Remove", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return box.clickedButton() is remove
 
 
 class LibraryPanel(QWidget):
     remove_requested = Signal(object)  # DocumentView
     reimport_requested = Signal(object)
     open_requested = Signal(object)
+    ask_requested = Signal(list)  # list[DocumentView]: scope the chat to these
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -301,11 +302,15 @@ class LibraryPanel(QWidget):
         self.reimport_action.triggered.connect(lambda: self._emit(self.reimport_requested))
         self.open_action = QAction("Open original", self)
         self.open_action.triggered.connect(lambda: self._emit(self.open_requested))
+        self.ask_action = QAction("Ask about", self)
+        self.ask_action.setObjectName("askAbout")
+        self.ask_action.setToolTip("Ask questions about just the selected documents (Ctrl+Shift+A)")
+        self.ask_action.triggered.connect(lambda: emit(self.ask_requested, self.selected()))
         self.view.addAction(self.remove_action)
 
         buttons = QHBoxLayout()
         buttons.setSpacing(4)
-        for action in (self.open_action, self.reimport_action, self.remove_action):
+        for action in (self.ask_action, self.open_action, self.reimport_action, self.remove_action):
             b = QToolButton()
             b.setDefaultAction(action)
             b.setAutoRaise(True)
@@ -347,6 +352,7 @@ class LibraryPanel(QWidget):
         self.remove_action.setEnabled(bool(docs))
         self.reimport_action.setEnabled(bool(docs))
         self.open_action.setEnabled(len(docs) == 1)
+        self.ask_action.setEnabled(any(d.status == "ready" for d in docs))
 
     def selected(self) -> list[DocumentView]:
         return [self.proxy.data(i, DocRole) for i in self.view.selectionModel().selectedRows()]
@@ -373,6 +379,7 @@ class LibraryPanel(QWidget):
         if not self.selected():
             return
         menu = QMenu(self)
+        menu.addAction(self.ask_action)
         menu.addAction(self.open_action)
         menu.addAction(self.reimport_action)
         menu.addSeparator()

@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QSplitter,
@@ -37,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.services import (
+    AboutInfo,
     AnswerJob,
     AnswerResult,
     CitationView,
@@ -44,16 +44,22 @@ from desktop.services import (
     ImportJob,
     ImportSummary,
     IngestEvent,
+    ModelStatus,
+    ModelView,
     Services,
-    citation_from,
+    result_from_message,
 )
 from desktop.workers import emit
 from ui import messages
-from ui.chat_view import ChatView, ConversationList
+from ui.about_dialog import AboutDialog
+from ui.answer_widget import AnswerWidget
+from ui.chat_view import ChatView
+from ui.conversation_list import ConversationList
 from ui.drop_overlay import DropOverlay
 from ui.icons import app_icon
 from ui.import_panel import ImportBar, JobsPanel
 from ui.library_panel import LibraryPanel
+from ui.model_manager import ModelManager, UseDroppedModel
 from ui.settings_dialog import SettingsDialog
 from ui.source_viewer import SourceViewer, open_url, original_url
 
@@ -68,6 +74,10 @@ def dropped_paths(urls: list[QUrl]) -> list[str]:
     return [u.toLocalFile() for u in urls if u.isLocalFile() and u.toLocalFile()]
 
 
+def is_model_file(path: str) -> bool:
+    return path.lower().endswith(".gguf") and Path(path).is_file()
+
+
 class MainWindow(QMainWindow):
     activated = Signal()  # brought forward by a second instance
     answer_started = Signal(object)  # AnswerJob, for tests and the benchmark
@@ -79,6 +89,9 @@ class MainWindow(QMainWindow):
         self.answer_job: AnswerJob | None = None
         self._closing = False
         self._docs_pending = False
+        self.model_manager: ModelManager | None = None
+        self.about_dialog: AboutDialog | None = None
+        self.model_status: ModelStatus | None = None
         self.setObjectName("mainWindow")
         self.setWindowTitle("Footnote")
         self.setWindowIcon(app_icon())
@@ -158,8 +171,14 @@ class MainWindow(QMainWindow):
         self.open_log_button.setFlat(True)
         self.open_log_button.clicked.connect(self.open_log)
         self.open_log_button.hide()
+        self.model_label = QPushButton("Model: checking…")
+        self.model_label.setObjectName("modelLabel")
+        self.model_label.setFlat(True)
+        self.model_label.setToolTip("The model that answers. Click to manage models")
+        self.model_label.clicked.connect(self.open_models)
         sb = self.statusBar()
         sb.addWidget(self.status_text, 1)
+        sb.addPermanentWidget(self.model_label)
         sb.addPermanentWidget(self.open_log_button)
         sb.addPermanentWidget(self.overall)
         sb.addPermanentWidget(self.busy_text)
@@ -189,6 +208,8 @@ class MainWindow(QMainWindow):
         self.settings_action = file_menu.addAction("Settings…", self.open_settings)
         self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
         self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
+        self.models_action = file_menu.addAction("Models…", self.open_models)
+        self.models_action.setShortcut(QKeySequence("Ctrl+Shift+M"))
         file_menu.addSeparator()
         quit_action = file_menu.addAction("Quit", self.close)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -198,9 +219,14 @@ class MainWindow(QMainWindow):
         conv.addAction("Rename…", self.conversations.rename_current)
         conv.addAction("Delete", self.conversations.delete_current)
         self.stop_action = conv.addAction("Stop answer", self.stop_answer)
+        conv.addSeparator()
+        self.scope_action = conv.addAction("Ask about the selected documents", self.scope_to_selection)
+        self.scope_action.setShortcut(QKeySequence("Ctrl+Shift+A"))
+        self.scope_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.unscope_action = conv.addAction("Ask about the whole library", self.chat.clear_scope)
         help_menu = mb.addMenu("&Help")
         self.open_log_action = help_menu.addAction("Open log", self.open_log)
-        help_menu.addAction("About Footnote", self._about)
+        self.about_action = help_menu.addAction("About Footnote", self.show_about)
         esc = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
         esc.setContext(Qt.ShortcutContext.WindowShortcut)
         esc.activated.connect(self.stop_answer)
@@ -212,6 +238,7 @@ class MainWindow(QMainWindow):
         s.library_changed.connect(self.refresh_library)
         s.import_started.connect(self._job_started)
         s.error_message.connect(messages.error)
+        s.model_changed.connect(self.refresh_model_status)
         messages.bus().posted.connect(self.show_message)
         self.import_bar.import_url.connect(self.import_url)
         self.import_bar.add_files.connect(self.add_files)
@@ -222,6 +249,8 @@ class MainWindow(QMainWindow):
         self.library.remove_requested.connect(self.remove_document)
         self.library.reimport_requested.connect(lambda d: self.import_paths([d.source]))
         self.library.open_requested.connect(self.open_document)
+        self.library.ask_requested.connect(self._scope_to)
+        self.library.model.modelReset.connect(self._prune_scope)
         self.conversations.selected.connect(self.load_conversation)
         self.conversations.new_requested.connect(self.new_conversation)
         self.conversations.rename_requested.connect(self._rename_conversation)
@@ -241,7 +270,7 @@ class MainWindow(QMainWindow):
         if isinstance(split, QByteArray) and not split.isEmpty():
             self.splitter.restoreState(split)
         self.import_bar.crawl.setChecked(str(qs.value("import/crawl", "false")).lower() == "true")
-        self.import_bar.depth.setValue(int(str(qs.value("import/depth", 1))))
+        self.import_bar.depth_box.setValue(int(str(qs.value("import/depth", 1))))
         self.import_bar.max_pages.setValue(int(str(qs.value("import/max_pages", 20))))
 
     def _save_state(self) -> None:
@@ -249,7 +278,7 @@ class MainWindow(QMainWindow):
         qs.setValue("window/geometry", self.saveGeometry())
         qs.setValue("window/splitter", self.splitter.saveState())
         qs.setValue("import/crawl", self.import_bar.crawl.isChecked())
-        qs.setValue("import/depth", self.import_bar.depth.value())
+        qs.setValue("import/depth", self.import_bar.depth_box.value())
         qs.setValue("import/max_pages", self.import_bar.max_pages.value())
         qs.sync()
 
@@ -289,10 +318,46 @@ class MainWindow(QMainWindow):
         if not open_url(QUrl.fromLocalFile(str(path))):
             messages.warning(f"{path}: no application could open the log")
 
-    def _about(self) -> None:
-        QMessageBox.about(self, "About Footnote",
-                          "Footnote reads your documents on this computer and answers questions about them, "
-                          f"citing every passage it used.\n\nLibrary: {self.services.data_dir}")
+    def show_about(self) -> None:
+        def show(info: AboutInfo) -> None:
+            if self.about_dialog is not None:
+                self.about_dialog.close()
+            self.about_dialog = AboutDialog(info, self)
+            self.about_dialog.show()
+
+        self.services.about(show)
+
+    # -- models -------------------------------------------------------------------------------------
+
+    def open_models(self) -> ModelManager:
+        """One model manager per window; opening it again brings it forward."""
+        if self.model_manager is None:
+            self.model_manager = ModelManager(self.services, self)
+        else:
+            self.model_manager.refresh()
+        self.model_manager.show()
+        self.model_manager.raise_()
+        self.model_manager.activateWindow()
+        return self.model_manager
+
+    def refresh_model_status(self) -> None:
+        self.services.model_status(self._show_model_status)
+
+    def _show_model_status(self, status: ModelStatus) -> None:
+        self.model_status = status
+        self.model_label.setText(status.text())
+        where = ("llama.cpp offloads it to the GPU" if status.gpu else
+                 "this llama.cpp build runs on the CPU" if status.gpu is False else
+                 "llama-cpp-python is not installed")
+        self.model_label.setToolTip(f"{status.path or status.name}\n{where}\nClick to manage models")
+
+    def use_dropped_model(self, path: str) -> None:
+        name = Path(path).name
+
+        def done(view: ModelView | None) -> None:
+            messages.info(f"{view.name if view is not None else name} now answers your questions")
+
+        self.services.add_model(path, done, messages.error, use=True)
 
     # -- engine state -------------------------------------------------------------------------------
 
@@ -304,6 +369,7 @@ class MainWindow(QMainWindow):
             self.set_busy(None)
             self.banner.hide()
             messages.info("Ready")
+            self.refresh_model_status()
         else:
             self.set_busy(None)
             self.banner_text.setText(text)
@@ -419,9 +485,21 @@ class MainWindow(QMainWindow):
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt API
         self.overlay.hide()
         paths = dropped_paths(event.mimeData().urls())
-        if paths:
-            event.acceptProposedAction()
-            self.import_paths(paths)
+        if not paths:
+            return
+        event.acceptProposedAction()
+        # A GGUF file is a model, never a document: offer to answer with it instead.
+        models = [p for p in paths if is_model_file(p)]
+        self.import_paths([p for p in paths if p not in models])
+        if models:
+            QTimer.singleShot(0, lambda: self._offer_models(models))  # not inside the drop's event
+
+    def _offer_models(self, paths: list[str]) -> None:
+        for path in paths[:1]:
+            if UseDroppedModel.ask(self, Path(path).name):
+                self.use_dropped_model(path)
+        if len(paths) > 1:
+            messages.warning(f"{len(paths) - 1} more GGUF files were not used: drop one model at a time")
 
     # -- conversations ------------------------------------------------------------------------------
 
@@ -436,7 +514,7 @@ class MainWindow(QMainWindow):
         self.stop_answer()
         self.conversation_id = None
         self.conversations.list.clearSelection()
-        self.conversations.list.setCurrentItem(None)  # type: ignore[arg-type]
+        self.conversations.list.setCurrentItem(None)  # type: ignore[call-overload]
         self.chat.clear()
         self.chat.input.setFocus()
 
@@ -456,7 +534,7 @@ class MainWindow(QMainWindow):
             title, msgs = result
             self.chat.clear(title or "Untitled")
             for m in msgs:
-                self.chat.add_history(m.role, m.content, [citation_from(c) for c in m.citations])
+                self.chat.add_history(m.role, m.content, result_from_message(m) if m.role != "user" else None)
 
         self.services.run(fetch, show, messages.error, what="Opening the conversation")
 
@@ -499,20 +577,22 @@ class MainWindow(QMainWindow):
         else:
             self._start_answer(question, widget)
 
-    def _start_answer(self, question: str, widget: Any) -> None:
+    def _start_answer(self, question: str, widget: AnswerWidget) -> None:
         if widget.finished:  # stopped while the conversation was being created
             self.chat.set_generating(False)
             return
-        job = self.services.ask(question, self.conversation_id)
+        job = self.services.ask(question, self.conversation_id, self.chat.scope_ids())
         self.answer_job = job
+        widget.set_scope(self.chat.scope_titles())
         job.retrieved.connect(widget.set_retrieved)
+        job.status.connect(widget.set_status)
         job.token.connect(widget.append)
         job.done.connect(lambda result, w=widget: self._answer_done(w, result))
         job.failed.connect(lambda reason, w=widget: self._answer_failed(w, reason))
         self.set_busy("Answering…")
         emit(self.answer_started, job)
 
-    def _answer_done(self, widget: Any, result: AnswerResult) -> None:
+    def _answer_done(self, widget: AnswerWidget, result: AnswerResult) -> None:
         widget.finish(result)
         self.chat.set_generating(False)
         self.set_busy(None)
@@ -520,7 +600,7 @@ class MainWindow(QMainWindow):
             messages.info("Answer stopped")
         self.refresh_conversations()
 
-    def _answer_failed(self, widget: Any, reason: str) -> None:
+    def _answer_failed(self, widget: AnswerWidget, reason: str) -> None:
         widget.fail(reason)
         self.chat.set_generating(False)
         self.set_busy(None)
@@ -534,6 +614,34 @@ class MainWindow(QMainWindow):
             self.chat.current.finish(AnswerResult("", [], stopped=True))
             self.chat.set_generating(False)
             self.set_busy(None)
+
+    # -- scope ----------------------------------------------------------------------------------------
+
+    def scope_to_selection(self) -> None:
+        docs = self.library.selected()
+        if not docs:
+            messages.info("Select documents in the library first, then ask about them (Ctrl+Shift+A)")
+            return
+        self._scope_to(docs)
+
+    def _scope_to(self, docs: list[DocumentView]) -> None:
+        ready = [d for d in docs if d.status == "ready" and d.id]
+        if not ready:
+            messages.warning("Those documents are not ready yet: ask about them once they are imported")
+            return
+        self.chat.set_scope([(d.id, d.title or Path(d.source).name) for d in ready])
+        self.chat.input.setFocus()
+
+    def _prune_scope(self) -> None:
+        """A removed document leaves the scope; the scope never names what the library lacks."""
+        if not self.chat.scope:
+            return
+        ids = {d.id for d in self.library.model.documents() if d.status == "ready"}
+        kept = [(i, t) for i, t in self.chat.scope if i in ids]
+        if kept != self.chat.scope:
+            self.chat.set_scope(kept)
+            if not kept:
+                messages.info("The documents you asked about were removed: asking about the whole library")
 
     def show_citation(self, c: CitationView) -> None:
         was_hidden = not self.viewer.isVisible()
@@ -558,6 +666,7 @@ class MainWindow(QMainWindow):
             messages.error(f"{self.services.data_dir}: settings not saved ({exc.strerror})")
             return
         messages.info("Settings saved")
+        self.refresh_model_status()
 
     # -- lifecycle ------------------------------------------------------------------------------------
 

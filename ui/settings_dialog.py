@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.services import KeyInfo, Services, Settings
+from ui.model_manager import ModelManager
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class SettingsDialog(QDialog):
         # -- answers ---------------------------------------------------------------------------
         model = QWidget()
         form = QFormLayout(model)
-        self.bundled = QRadioButton("Bundled model (SmolLM2, small and fast)")
+        self.bundled = QRadioButton("The default model (bundled with Footnote)")
         self.custom = QRadioButton("A GGUF file:")
         group = QButtonGroup(self)
         group.addButton(self.bundled)
@@ -82,6 +83,16 @@ class SettingsDialog(QDialog):
         path_row.addWidget(browse)
         form.addRow("Model", self.bundled)
         form.addRow("", self._wrap(path_row))
+        self.models_button = QPushButton("Models…")
+        self.models_button.setObjectName("openModels")
+        self.models_button.setToolTip("Install a better model, choose one, or add a GGUF file")
+        self.models_button.clicked.connect(self.open_models)
+        self.model_manager: ModelManager | None = None
+        models_row = QHBoxLayout()
+        models_row.addWidget(self.models_button)
+        models_row.addStretch(1)
+        form.addRow("", self._wrap(models_row))
+        services.model_changed.connect(self._model_changed)
 
         self.gpu = QComboBox()
         for key, label in GPU_CHOICES:
@@ -265,6 +276,25 @@ class SettingsDialog(QDialog):
     def _set_busy(self, busy: bool) -> None:
         self._saving_key = busy
         self.buttons.setEnabled(not busy)
+
+    # -- models ---------------------------------------------------------------------------------
+
+    def open_models(self) -> ModelManager:
+        if self.model_manager is None:
+            self.model_manager = ModelManager(self.services, self)
+            self.model_manager.setWindowModality(Qt.WindowModality.WindowModal)
+        else:
+            self.model_manager.refresh()
+        self.model_manager.show()
+        self.model_manager.raise_()
+        return self.model_manager
+
+    def _model_changed(self) -> None:
+        """The model manager chose a model: OK must keep that choice, not the one shown at open."""
+        current = self.services.settings().model_path
+        self.settings = dataclasses.replace(self.settings, model_path=current)
+        self.model_path.setText(current)
+        (self.custom if current else self.bundled).setChecked(True)
 
     # -- choosing files -------------------------------------------------------------------------
 

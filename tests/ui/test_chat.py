@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 
 from core.settings import Settings
 from tests.ui.helpers import all_ready, drop
-from ui import chat_view, source_viewer
+from ui import answer_render, conversation_list, source_viewer
 
 ANSWER_TIMEOUT_MS = 180_000
 
@@ -82,7 +82,7 @@ def test_stop_ends_the_answer_at_once(qtbot, library_window) -> None:
     # Ended for the user immediately, not after the worker notices.
     assert job.is_finished and job.stopped
     answer = w.chat.answers[-1]
-    assert answer.finished and "Stopped" in answer.text
+    assert answer.finished and "Stopped" in answer.note.text() and answer.note.isVisible()
     assert w.chat.send_button.isVisible() and not w.chat.stop_button.isVisible()
     text = answer.text
     assert job.worker is not None
@@ -128,21 +128,24 @@ def test_conversations_new_rename_delete(qtbot, library_window, monkeypatch) -> 
     assert w.conversation_id == first_id
     assert w.chat.answers[0].citations
 
-    monkeypatch.setattr(chat_view.RenameDialog, "ask", classmethod(lambda cls, parent, title: "Iceland"))
+    monkeypatch.setattr(conversation_list.RenameDialog, "ask", classmethod(lambda cls, parent, title: "Iceland"))
     w.conversations.rename_current()
     qtbot.waitUntil(lambda: w.conversations.list.count() == 1 and w.conversations.list.item(0).text() == "Iceland",
                     timeout=10_000)
     assert w.chat.title.text() == "Iceland"
 
-    monkeypatch.setattr(chat_view.ConfirmDelete, "ask", classmethod(lambda cls, parent, title: True))
+    monkeypatch.setattr(conversation_list.ConfirmDelete, "ask", classmethod(lambda cls, parent, title: True))
     w.conversations.list.setCurrentRow(0)
     w.conversations.delete_current()
     qtbot.waitUntil(lambda: w.conversations.list.count() == 0, timeout=10_000)
     assert w.conversation_id is None
 
 
-def test_link_markers() -> None:
-    md = chat_view.link_markers("Built in 1954 [1]. Also [2, 3] and [4-5]. Not a [link](http://x).")
-    assert "[\\[1\\]](cite:1)" in md
-    assert "(cite:2)" in md and "(cite:3)" in md and "(cite:4)" in md and "(cite:5)" in md
-    assert "[link](http://x)" in md
+def test_markers_link_only_cited_numbers() -> None:
+    html = answer_render.render_answer("Built in 1954 [1]. Also [2, 3] and [4-5]. Not a [link](http://x).",
+                                       cited={1, 2, 3, 4})
+    assert "href='cite:1'" in html and "href='cite:2'" in html and "href='cite:4'" in html
+    assert "cite:5" not in html, "a number the answer does not cite is not a link"
+    assert "[link](http://x)" in html
+    streaming = answer_render.render_answer("Built in 1954 [1].", cited=None)
+    assert "[1]" in streaming and "cite:" not in streaming, "nothing is a link while streaming"

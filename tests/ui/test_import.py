@@ -71,7 +71,7 @@ def test_url_field_with_crawl_options(qtbot, window, http_server) -> None:
     qtbot.keyClick(window, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
     assert window.import_bar.url.hasFocus()
     window.import_bar.crawl.setChecked(True)
-    window.import_bar.depth.setValue(1)
+    window.import_bar.depth_box.setValue(1)
     window.import_bar.max_pages.setValue(5)
     qtbot.keyClicks(window.import_bar.url, http_server.url("/"))
     qtbot.keyClick(window.import_bar.url, Qt.Key.Key_Return)

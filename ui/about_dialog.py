@@ -1,0 +1,41 @@
+"""About Footnote: the version, where the library lives, and the licences of the bundled models."""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
+
+from desktop.services import AboutInfo
+
+log = logging.getLogger(__name__)
+
+
+class AboutDialog(QDialog):
+    def __init__(self, info: AboutInfo, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("aboutDialog")
+        self.setWindowTitle("About Footnote")
+        self.title = QLabel(f"Footnote {info.version}")
+        self.title.setObjectName("aboutTitle")
+        font = self.title.font()
+        font.setPointSizeF(font.pointSizeF() * 1.4)
+        font.setBold(True)
+        self.title.setFont(font)
+        body = QLabel("Footnote reads your documents on this computer and answers questions about them, "
+                      f"citing every passage it used.\n\nLibrary: {info.data_dir}")
+        body.setWordWrap(True)
+        heading = QLabel("Model licences")
+        heading.setObjectName("paneTitle")
+        self.licences = QPlainTextEdit(info.licences)
+        self.licences.setObjectName("licences")
+        self.licences.setReadOnly(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.close)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.title)
+        layout.addWidget(body)
+        layout.addWidget(heading)
+        layout.addWidget(self.licences, 1)
+        layout.addWidget(buttons)
+        self.resize(620, 480)
