@@ -71,15 +71,6 @@ def _local_llama_class() -> Any:
     return LocalLlama
 
 
-def _same_file(a: str, b: str) -> bool:
-    if not a or not b:
-        return False
-    try:
-        return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
-    except OSError:
-        return a == b
-
-
 def _named(name: str, message: str) -> str:
     """Every model failure names the model, once."""
     return message if name and name in message else f"{name}: {message}"
@@ -853,21 +844,13 @@ class Services(QObject):
     def _model_views(self) -> list[ModelView]:
         from core import modelstore
 
-        settings = self._live_settings()
-        current = self._in_use_path(settings)
-        out = []
-        for m in modelstore.list_llm_models(self.data_dir):
-            path = str(getattr(m, "path", "") or "")
-            out.append(ModelView(
-                id=str(m.id), name=str(m.name), file=str(getattr(m, "file", "") or ""),
-                size_bytes=int(getattr(m, "size_bytes", 0) or 0), ram_gb=float(getattr(m, "ram_gb", 0) or 0),
-                licence=str(getattr(m, "licence", "") or ""), context=int(getattr(m, "context", 0) or 0),
-                pick_when=str(getattr(m, "pick_when", "") or ""), source=str(getattr(m, "source", "") or ""),
-                installed=bool(getattr(m, "installed", False)),
-                in_use=bool(path) and bool(getattr(m, "installed", False)) and _same_file(path, current),
-                default=bool(getattr(m, "default", False)), path=path,
-            ))
-        return out
+        current = modelstore.current_model_id(self.data_dir, self._live_settings())
+        return [ModelView(
+            id=str(m.id), name=str(m.name), file=str(m.file), size_bytes=int(m.size_bytes or 0),
+            ram_gb=float(m.ram_gb or 0), licence=str(m.licence or ""), context=int(m.context or 0),
+            pick_when=str(m.pick_when or ""), source=str(m.source or ""), installed=bool(m.installed),
+            in_use=m.id == current and bool(m.installed), default=bool(m.default), path=str(m.path or ""),
+        ) for m in modelstore.list_llm_models(self.data_dir)]
 
     def models(self, on_result: Callable[[list[ModelView]], None],
                on_error: Callable[[str], None] | None = None) -> None:
@@ -939,6 +922,8 @@ class Services(QObject):
             from core import modelstore
 
             modelstore.remove_model(self.data_dir, model_id)
+            # Removing the model in use makes the default answer again; the running engine follows.
+            self._live_settings().model_path = Settings.load(self.data_dir).model_path
 
         self._model_call(work, name, on_result, on_error, "Removing")
 
@@ -964,7 +949,7 @@ class Services(QObject):
             except Exception as exc:  # noqa: BLE001 - a broken catalog must not hide the label
                 log.info("model list unavailable error=%s", type(exc).__name__)
                 views = []
-            match = next((v for v in views if v.path and _same_file(v.path, path)), None)
+            match = next((v for v in views if v.in_use), None)
             if match is not None:
                 name = match.name
             try:
