@@ -25,7 +25,6 @@ from core.errors import ModelError
 
 log = logging.getLogger(__name__)
 
-_BLOCK = 1 << 16
 _PROGRESS_EVERY_S = 0.1
 
 
@@ -139,7 +138,7 @@ def download_model_file(
                                          "the catalog entry or the URL is wrong")
                 meter = _Meter(progress, have, total)
                 with part.open("ab" if have else "wb") as fh:
-                    for block in resp.iter_bytes(_BLOCK):
+                    for block in resp.iter_bytes():
                         if cancel is not None and cancel.is_set():
                             raise DownloadCancelled(f"{label}: download cancelled; {resume_hint}")
                         fh.write(block)

@@ -159,8 +159,9 @@ def _exclusive(part: Path, label: str) -> Iterator[None]:
         lock = _install_locks.setdefault(str(part), threading.Lock())
     if not lock.acquire(blocking=False):
         raise ModelError(f"{label}: already being downloaded")
+    lock_path = part.with_name(part.name + ".lock")
+    held = False
     try:
-        lock_path = part.with_name(part.name + ".lock")
         with lock_path.open("a") as fh:
             try:
                 import fcntl
@@ -170,9 +171,11 @@ def _exclusive(part: Path, label: str) -> Iterator[None]:
                 pass
             except OSError:
                 raise ModelError(f"{label}: already being downloaded by another Footnote process") from None
+            held = True
             yield
-        lock_path.unlink(missing_ok=True)
     finally:
+        if held:
+            lock_path.unlink(missing_ok=True)
         lock.release()
 
 

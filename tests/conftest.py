@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,3 +66,39 @@ def secret_service() -> Iterator[dict[str, str]]:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
+
+
+class FakeModels:
+    """Small fake GGUF files (real bytes starting with ``GGUF``) and a catalog that lists them,
+    installed for one test through ``FOOTNOTE_CATALOG`` (the real embedding and SmolLM2 entries are kept)."""
+
+    def __init__(self, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.root = root
+        self.monkeypatch = monkeypatch
+
+    @staticmethod
+    def payload(size: int = 300_000) -> bytes:
+        return b"GGUF" + os.urandom(size - 4)
+
+    @staticmethod
+    def entry(model_id: str, payload: bytes, *, url: str = "", source: str = "catalog", **extra: Any) -> dict[str, Any]:
+        import hashlib
+
+        return {"id": model_id, "name": f"Fake {model_id}", "kind": "llm", "source": source,
+                "file": f"{model_id}.gguf", "size_bytes": len(payload), "sha256": hashlib.sha256(payload).hexdigest(),
+                "licence": "Apache-2.0", "context": 2048, "ram_gb": 0.1, "pick_when": "Tests.", "url": url, **extra}
+
+    def catalog(self, *entries: dict[str, Any]) -> Path:
+        import json
+
+        real = json.loads((Path(_ROOT) / "models" / "catalog.json").read_text(encoding="utf-8"))
+        kept = [m for m in real["models"] if m["kind"] == "embedding" or m["id"] == TEST_LLM]
+        path = self.root / "fake-catalog.json"
+        path.write_text(json.dumps({"version": 2, "models": kept + list(entries)}), encoding="utf-8")
+        self.monkeypatch.setenv("FOOTNOTE_CATALOG", str(path))
+        return path
+
+
+@pytest.fixture
+def fake_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeModels:
+    return FakeModels(tmp_path, monkeypatch)

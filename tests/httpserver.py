@@ -14,11 +14,16 @@ Typical use, through the ``http_server`` fixture in ``tests/conftest.py``::
         fetch(http_server.url("/old"))
         assert http_server.hits("/") == 1
 
+A download (model files) is served by ``route_file``: Range requests answered with 206 (or
+ignored, ``ranges=False``), a body cut short after a number of bytes (``truncate_after``, the
+Content-Length still promising the whole), and a slow trickle (``chunk_delay`` between chunks).
+
 Outside pytest: ``with HttpServer() as server: ...``.
 """
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -246,6 +251,43 @@ class HttpServer:
 
         with self._lock:
             self._routes[path] = handler
+
+    def route_file(
+        self,
+        path: str,
+        payload: bytes,
+        *,
+        ranges: bool = True,
+        truncate_after: int | None = None,
+        chunk_size: int = 1 << 16,
+        chunk_delay: float = 0.0,
+        delay: float = 0.0,
+    ) -> None:
+        """Serve ``payload`` as a download. With ``ranges``, ``Range: bytes=N-`` gets a 206 with the
+        rest (416 past the end); without, every request gets the whole file with 200.
+        ``truncate_after`` sends only that many bytes of the body and hangs up, although
+        Content-Length promises all of it."""
+
+        def handler(request: Request) -> Response:
+            start, status = 0, 200
+            headers = {"Accept-Ranges": "bytes"} if ranges else {}
+            m = re.fullmatch(r"bytes=(\d+)-", request.headers.get("range", "").strip())
+            if ranges and m:
+                start = int(m.group(1))
+                if start >= len(payload):
+                    return Response(status=416, headers={"Content-Range": f"bytes */{len(payload)}"},
+                                    content_type=None)
+                status = 206
+                headers["Content-Range"] = f"bytes {start}-{len(payload) - 1}/{len(payload)}"
+            body = payload[start:]
+            headers["Content-Length"] = str(len(body))
+            if truncate_after is not None:
+                body = body[:truncate_after]
+            chunks = [body[i:i + chunk_size] for i in range(0, len(body), chunk_size)]
+            return Response(body=chunks, status=status, headers=headers, content_type="application/octet-stream",
+                            chunk_delay=chunk_delay, delay=delay)
+
+        self.route(path, handler=handler)
 
     def robots(self, text: str, *, status: int = 200) -> None:
         """Serve ``/robots.txt``."""
