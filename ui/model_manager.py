@@ -88,6 +88,7 @@ class ModelManager(QDialog):
         self.services = services
         self.models: list[ModelView] = []
         self.job: ModelJob | None = None
+        self._select_next: str | None = None  # a model just added: selected once the list has it
 
         intro = QLabel("The model reads the passages Footnote finds and writes the answer. Larger models "
                        "answer better and need more memory; every model runs on this computer.")
@@ -167,7 +168,8 @@ class ModelManager(QDialog):
         self.services.models(self._fill, self._show_error)
 
     def _fill(self, models: list[ModelView]) -> None:
-        keep = self.selected()
+        current = self.selected()
+        keep = self._select_next or (current.id if current is not None else None)
         self.models = models
         self.table.clear()
         for m in models:
@@ -183,8 +185,9 @@ class ModelManager(QDialog):
                 for col in range(len(COLUMNS)):
                     item.setFont(col, font)
             self.table.addTopLevelItem(item)
-            if keep is not None and m.id == keep.id:
+            if m.id == keep:
                 self.table.setCurrentItem(item)
+                self._select_next = None
         first = self.table.topLevelItem(0)
         if self.table.currentItem() is None and first is not None:
             self.table.setCurrentItem(first)
@@ -304,6 +307,7 @@ class ModelManager(QDialog):
         def done(view: ModelView | None) -> None:
             name = view.name if view is not None else Path(path).name
             if view is not None:
+                self._select_next = view.id
                 self.select(view.id)
             self._say(f"{name} added. Choose Use to answer with it.")
             messages.info(f"Added {name}")
