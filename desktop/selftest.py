@@ -1,9 +1,10 @@
 """``footnote --self-test``: prove that this install (frozen or not) can answer with citations.
 
 It runs headless (no Qt), in a throwaway data folder, through the same engine the window uses:
-open the engine and load both bundled models, import ``assets/sample.md``, ask the local model a
-question about it, and check that the answer cites that document. It also checks that ``keyring``
-loads a backend, or reports the plain "no system keyring" message. A missing bundled library, model
+open the engine and load the embedding model and the default answer model (the bundled
+Qwen2.5-Coder-1.5B, named by ``"model"`` in the result), import ``assets/sample.md``, ask the local
+model a question about it, and check that the answer cites that document. It also checks that
+``keyring`` loads a backend, or reports the plain "no system keyring" message. A missing bundled library, model
 or data file therefore fails here, with the stage and reason, instead of in a user's first session.
 
 Standard output carries exactly one JSON line (CI parses it). Anything a native library prints
@@ -124,8 +125,10 @@ def _run(stage: list[str], timings: dict[str, float | None], info: dict[str, Any
         stage[0] = "model_load"
         from core.engine import Engine
         from core.generation import LocalLlama
+        from core.modelstore import default_llm_name
         from core.settings import Settings
 
+        info["model"] = default_llm_name()  # the default, unless FOOTNOTE_DEFAULT_LLM names another
         t = time.perf_counter()
         settings = Settings(backend="local")
         engine = Engine(data_dir, settings)
@@ -204,7 +207,7 @@ def run(timeout_s: float | None = None) -> int:
         "answer": None,
         "total": None,
     }
-    info: dict[str, Any] = {"gpu_offload": None}
+    info: dict[str, Any] = {"gpu_offload": None, "model": None}
 
     def total() -> float:
         return round(((t_start or 0.0) + time.perf_counter() - t0) * 1000, 1)

@@ -17,9 +17,12 @@ ROOT = Path(__file__).resolve().parents[2]
 TIMINGS = {"start", "model_load", "embedding_load", "llm_load", "import", "first_token", "answer", "total"}
 
 
-def _run(extra_env: dict[str, str] | None = None, timeout: float = 280) -> tuple[int, dict, str]:
+def _run(extra_env: dict[str, str] | None = None, timeout: float = 280,
+         real_default: bool = False) -> tuple[int, dict, str]:
     env = dict(os.environ, **(extra_env or {}))
     env.pop("FOOTNOTE_DATA_DIR", None)
+    if real_default:  # the app's own default model, not the suite's fast SmolLM2
+        env.pop("FOOTNOTE_DEFAULT_LLM", None)
     proc = subprocess.run(
         [sys.executable, "-m", "desktop.main", "--self-test"],
         cwd=ROOT,
@@ -35,8 +38,9 @@ def _run(extra_env: dict[str, str] | None = None, timeout: float = 280) -> tuple
 
 @pytest.mark.slow
 def test_self_test_answers_with_a_citation_to_the_sample() -> None:
-    code, out, err = _run()
+    code, out, err = _run(real_default=True)
     assert code == 0 and out["ok"] is True, f"{out}\n{err[-2000:]}"
+    assert out["model"] == "Qwen2.5-Coder-1.5B-Instruct (Q4_K_M)"
     assert out["backend"] == "local"
     assert out["citations"] >= 1
     assert isinstance(out["gpu_offload"], bool)
