@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # CI check of the frozen app, run after `make package`:  packaging/ci_check.sh [dist/Footnote]
 #
-# 1. `footnote --self-test` in a clean environment: env -i (no .venv on PATH, PYTHONPATH unset),
-#    run from an empty folder, so a library, model or data file missing from the bundle fails here.
+# 1. `footnote --self-test` in a clean environment: env -i (no .venv on PATH, PYTHONPATH unset, no
+#    FOOTNOTE_DEFAULT_LLM), run from an empty folder, so a library, model or data file missing from
+#    the bundle fails here; the answer must come from the bundled Qwen2.5-Coder-1.5B default.
 # 2. The keyring check once more against a real Secret Service (gnome-keyring-daemon inside
 #    dbus-run-session), when those tools are installed: the frozen app must find SecretService.
 # 3. The GUI once under Xvfb: the window "Footnote" appears (and is mapped, with an icon), the
@@ -70,6 +71,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DIST=${1:-$ROOT/dist/Footnote}
 APP=$(cd "$DIST" 2>/dev/null && pwd)/footnote
 SELFTEST_TIMEOUT=${SELFTEST_TIMEOUT:-600}
+EXPECTED_MODEL=${EXPECTED_MODEL:-"Qwen2.5-Coder-1.5B-Instruct (Q4_K_M)"}  # the bundled default answers
 GUI_TIMEOUT=${GUI_TIMEOUT:-120}
 TMP=$(mktemp -d /tmp/footnote-ci.XXXXXX)
 FAILED=0
@@ -111,11 +113,13 @@ start=$(date +%s)
 (cd "$TMP/empty" && timeout -k 10 "$SELFTEST_TIMEOUT" "${CLEAN[@]}" "$APP" --self-test \
   >"$TMP/selftest.json" 2>"$TMP/selftest.err")
 rc=$?
-if [ $rc -eq 0 ] && [ "$(json_field "$TMP/selftest.json" 'o["ok"]' 2>&1)" = "True" ]; then
-  pass "self-test in a clean environment ($(( $(date +%s) - start )) s)"
+model=$(json_field "$TMP/selftest.json" 'o.get("model")' 2>&1)
+if [ $rc -eq 0 ] && [ "$(json_field "$TMP/selftest.json" 'o["ok"]' 2>&1)" = "True" ] \
+   && [ "$model" = "$EXPECTED_MODEL" ]; then
+  pass "self-test in a clean environment: $model answered with a citation ($(( $(date +%s) - start )) s)"
   cat "$TMP/selftest.json"
 else
-  fail "self-test in a clean environment (exit $rc)"
+  fail "self-test in a clean environment (exit $rc, model: $model, expected $EXPECTED_MODEL)"
   show "$TMP/selftest.json"; show "$TMP/selftest.err"
 fi
 
