@@ -157,15 +157,15 @@ def _run(stage: list[str], timings: dict[str, float | None], info: dict[str, Any
             stream = engine.ask(QUESTION, backend="local", use_cache=False)
             answer = None
             tokens = 0
-            for ev in stream:
-                if ev.kind == "token":
+            for aev in stream:
+                if aev.kind == "token":
                     tokens += 1
                     if timings.get("first_token") is None:
                         timings["first_token"] = ms(t)
-                elif ev.kind == "error":
-                    raise SelfTestFailure(f"answer: {ev.text}")
-                elif ev.kind == "done":
-                    answer = ev.answer
+                elif aev.kind == "error":
+                    raise SelfTestFailure(f"answer: {aev.text}")
+                elif aev.kind == "done":
+                    answer = aev.answer
             timings["answer"] = ms(t)
             info["answer_tokens"] = tokens
             if answer is None:
