@@ -209,9 +209,28 @@ def model_identity(path: Path, data_dir: Path | None = None) -> str:
     """A stable SHA-256 for a GGUF: from its stamp while size and mtime match, else hashed once and
     cached in ``<data>/models/identities.json`` (a user's own file never gets a sidecar)."""
     try:
+        known = model_stamps.known_sha256(path)
+        if known is not None:
+            return known
+        package = _package_entry_at(path)
+        if package is not None:  # SmolLM2 in site-packages: verified (and remembered) in this process
+            verify_model_file(path, package, sidecar=False)
+            return str(package["sha256"])
         return model_stamps.file_identity(path, cache_dir=identity_cache_dir(data_dir))
     except OSError as exc:
         raise ModelError(f"{path}: cannot read the model file ({exc.strerror or exc})") from None
+
+
+def _package_entry_at(path: Path) -> dict[str, Any] | None:
+    """The catalog entry whose packaged GGUF is this file, if any."""
+    for entry in catalog.llm_models():
+        if entry.get("source") == "package":
+            try:
+                if _source_path(entry["files"][0]).resolve() == path.resolve():
+                    return entry
+            except ModelError:
+                continue
+    return None
 
 
 def licences_text() -> str:

@@ -141,6 +141,23 @@ def test_stamp_is_trusted_while_size_and_mtime_match_and_a_change_is_caught(
     assert stamp["mtime_ns"] == gguf.stat().st_mtime_ns and stamp["size"] == len(payload)
 
 
+def test_identity_of_a_users_own_file_is_hashed_once_and_cached_in_the_data_folder(
+        tmp_path: Path, fake_models: FakeModels) -> None:
+    mine = tmp_path / "own.gguf"
+    payload = fake_models.payload(10_000)
+    mine.write_bytes(payload)
+    data = tmp_path / "data"
+    assert model_identity(mine, data) == hashlib.sha256(payload).hexdigest()
+    cache = json.loads((data / "models" / "identities.json").read_text())
+    assert cache[str(mine.resolve())]["sha256"] == hashlib.sha256(payload).hexdigest()
+    assert not model_stamps.stamp_path(mine).exists()  # nothing is written next to the user's file
+    other = fake_models.payload(10_000)
+    st = mine.stat()
+    mine.write_bytes(other)
+    os.utime(mine, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    assert model_identity(mine, data) == hashlib.sha256(other).hexdigest()
+
+
 def test_missing_bundled_model_says_run_make_setup(
         tmp_path: Path, fake_models: FakeModels, monkeypatch: pytest.MonkeyPatch) -> None:
     fake_models.catalog(fake_models.entry("tiny-bundled", fake_models.payload(1000), source="bundled"))
