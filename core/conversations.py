@@ -88,6 +88,22 @@ class Message:
     backend: str = ""
     abstained: bool = False
     citations: list[Citation] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def unsupported(self) -> list[str]:
+        """Sentences of this answer that no passage supported."""
+        return [str(t) for t in self.meta.get("unsupported", [])]
+
+    @property
+    def stop_reason(self) -> str | None:
+        value = self.meta.get("stop_reason")
+        return None if value is None else str(value)
+
+    @property
+    def suggestions(self) -> list[Citation]:
+        """For an abstention: the closest passages, offered as "you may want to read"."""
+        return [Citation.from_dict(d) for d in self.meta.get("suggestions", [])]
 
 
 @dataclass(frozen=True)
@@ -118,6 +134,9 @@ class ConversationStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(_SCHEMA)
+            cols = {r[1] for r in self._db.execute("PRAGMA table_info(messages)")}
+            if "meta" not in cols:  # libraries made before answers carried grounding details
+                self._db.execute("ALTER TABLE messages ADD COLUMN meta TEXT NOT NULL DEFAULT '{}'")
             self._db.commit()
 
     def close(self) -> None:
@@ -193,18 +212,23 @@ class ConversationStore:
         citations: Iterable[Citation] = (),
         backend: str = "",
         abstained: bool = False,
+        meta: dict[str, Any] | None = None,
     ) -> Message:
+        """``meta`` holds an answer's grounding details (unsupported sentences, stop reason,
+        suggestions) so a reopened conversation shows what the live answer showed."""
         now = time.time()
         cites = list(citations)
         payload = json.dumps([c.as_dict() for c in cites], ensure_ascii=False)
+        extra = dict(meta or {})
+        meta_json = json.dumps(extra, ensure_ascii=False, default=str)
         with self._lock:
             exists = self._db.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
             if exists is None:
                 raise ConversationNotFound(conversation_id)
             cur = self._db.execute(
-                "INSERT INTO messages (conversation_id, role, content, backend, abstained, citations, created) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (conversation_id, role, content, backend, int(abstained), payload, now),
+                "INSERT INTO messages (conversation_id, role, content, backend, abstained, citations, meta, created) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (conversation_id, role, content, backend, int(abstained), payload, meta_json, now),
             )
             # A conversation is named after its first question unless the user renamed it.
             if role == "user":
@@ -216,7 +240,7 @@ class ConversationStore:
             self._db.commit()
         msg_id = cur.lastrowid
         assert msg_id is not None
-        return Message(msg_id, conversation_id, role, content, now, backend, abstained, cites)
+        return Message(msg_id, conversation_id, role, content, now, backend, abstained, cites, extra)
 
     def messages(self, conversation_id: str) -> builtins.list[Message]:
         self.get(conversation_id)
@@ -234,6 +258,7 @@ class ConversationStore:
                 r["backend"],
                 bool(r["abstained"]),
                 [Citation.from_dict(d) for d in json.loads(r["citations"])],
+                json.loads(r["meta"] or "{}"),
             )
             for r in rows
         ]

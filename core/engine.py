@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.chunking import Chunker, load_tokenizer
 from core.documents import Document, Extracted, document_id_for
@@ -20,6 +20,10 @@ from core.loaders import load_path, walk
 from core.retrieval import SearchHit, fuse
 from core.settings import Settings
 from core.store import DataDirLock, Index
+
+if TYPE_CHECKING:
+    from core.answer.answerer import Answerer
+    from core.answer.types import AnswerStream
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +50,7 @@ class Engine:
         self.sparse_embedder = SparseEmbedder(self.data_dir)
         self._chunker: Chunker | None = None
         self._chunker_lock = threading.Lock()
-        self._answerer: Any = None
+        self._answerer: Answerer | None = None
 
     # -- set-up ---------------------------------------------------------------------------------
 
@@ -209,21 +213,24 @@ class Engine:
             log.warning("keyword_search=qdrant but this library has no sparse vectors; using fts5")
         return self.index.has_sparse
 
-    def search(self, query: str, top_k: int | None = None, mode: str = "hybrid") -> list[SearchHit]:
-        """Top-k chunks for a query. ``mode`` is hybrid (default), dense or sparse."""
+    def search(self, query: str, top_k: int | None = None, mode: str = "hybrid",
+               document_ids: Sequence[str] | None = None) -> list[SearchHit]:
+        """Top-k chunks for a query. ``mode`` is hybrid (default), dense or sparse; ``document_ids``
+        limits the search to those documents (a chat scoped to a selection)."""
         k = top_k or self.settings.top_k
         pool = max(CANDIDATES, k * 2)
+        scope = list(document_ids) if document_ids else None
         dense: dict[str, float] = {}
         sparse: dict[str, float] = {}
         if mode in ("hybrid", "sparse") and self._qdrant_keywords():
             qvec = self.embedder.embed_query(query) if mode == "hybrid" else None
-            scores, dense = self.index.qdrant_search(qvec, self.sparse_embedder.embed_query(query), k * 2)
+            scores, dense = self.index.qdrant_search(qvec, self.sparse_embedder.embed_query(query), k * 2, scope)
             ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
             return self._hits(ranked, dense, k)
         if mode in ("hybrid", "dense"):
-            dense = self.index.dense(self.embedder.embed_query(query), pool)
+            dense = self.index.dense(self.embedder.embed_query(query), pool, scope)
         if mode in ("hybrid", "sparse"):
-            sparse = self.index.sparse(query, pool)
+            sparse = self.index.sparse(query, pool, scope)
         if mode == "dense":
             ranked = sorted(dense.items(), key=lambda kv: kv[1], reverse=True)
         elif mode == "sparse":
@@ -246,6 +253,10 @@ class Engine:
             if len(hits) >= k:
                 break
         return hits
+
+    def document_chunks(self, document_id: str) -> list[SearchHit]:
+        """Every passage of one document in reading order (summaries read the whole document)."""
+        return [SearchHit(score=0.0, **row) for row in self.index.document_chunks(document_id)]
 
     def chunk(self, point_id: str) -> SearchHit | None:
         row = self.index.chunk_rows([point_id]).get(point_id)
@@ -272,19 +283,20 @@ class Engine:
     # -- answers --------------------------------------------------------------------------------
 
     @property
-    def answerer(self) -> Any:
+    def answerer(self) -> Answerer:
         if self._answerer is None:
-            from core.answering import Answerer
+            from core.answer.answerer import Answerer
 
             self._answerer = Answerer(self)
         return self._answerer
 
-    def ask(self, question: str, **kwargs: Any) -> Iterator[Any]:
-        return self.answerer.ask(question, **kwargs)  # type: ignore[no-any-return]
+    def ask(self, question: str, **kwargs: Any) -> AnswerStream:
+        """Answer from the library; keyword arguments as ``Answerer.ask``."""
+        return self.answerer.ask(question, **kwargs)
 
     def close(self) -> None:
         try:
-            if self._answerer is not None and hasattr(self._answerer, "close"):
+            if self._answerer is not None:
                 self._answerer.close()
             self.index.close()
         finally:

@@ -49,8 +49,13 @@ class Settings:
     n_gpu_layers: str = field(default="auto", metadata={"description": "GPU layers: auto, all, 0 or a number."})
     n_ctx: int = field(default=4096, metadata={"description": "Context window in tokens."})
     n_threads: int = field(default=0, metadata={"description": "Generation threads; 0 means physical cores."})
-    temperature: float = field(default=0.2, metadata={"description": "Sampling temperature."})
-    max_answer_tokens: int = field(default=384, metadata={"description": "Longest answer in tokens."})
+    temperature: float = field(default=0.1, metadata={"description": "Sampling temperature."})
+    repeat_penalty: float = field(default=1.05, metadata={"description": "Penalty on recently used tokens (1 = none)."})
+    max_answer_tokens: int = field(default=256, metadata={"description": "Longest answer in tokens."})
+    answer_passages: int = field(default=3, metadata={
+        "description": "Most passages put in front of the model; each costs prompt-reading time."})
+    answerable_min: float = field(default=0.5, metadata={
+        "description": "The local model's own P(the sources state the answer) below which Footnote abstains."})
     backend: str = field(default="local", metadata={"description": "Answer backend: local, auto or openai."})
     openai_base_url: str = field(default="https://api.openai.com/v1", metadata={"description": "OpenAI-compatible base URL."})
     openai_model: str = field(default="gpt-4o-mini", metadata={"description": "Remote model name."})
@@ -90,7 +95,8 @@ class Settings:
 
     def fingerprint(self) -> dict[str, Any]:
         """Fields that change an answer; the answer cache keys on them."""
-        keys = ("top_k", "dense_weight", "model_path", "n_ctx", "temperature", "max_answer_tokens",
+        keys = ("top_k", "dense_weight", "n_ctx", "temperature", "max_answer_tokens", "repeat_penalty",
+                "answer_passages", "answerable_min",
                 "backend", "openai_model", "openai_base_url", "min_relevance", "chunk_tokens", "chunk_overlap",
                 "blocked_terms", "blocked_topics", "n_gpu_layers", "keyword_search")
         return {k: getattr(self, k) for k in keys}

@@ -73,6 +73,9 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+_CHUNK_KEYS = ("point_id", "document_id", "source", "title", "section", "page", "text", "start", "end", "index")
+
+
 def point_id(doc_key: str, index: int) -> str:
     return str(uuid.uuid5(_NS, f"{doc_key}:{index}"))
 
@@ -419,10 +422,20 @@ class Index:
 
     # -- search ---------------------------------------------------------------------------------
 
-    def dense(self, vector: np.ndarray, limit: int) -> dict[str, float]:
+    @staticmethod
+    def _scope_filter(document_ids: Sequence[str] | None) -> Any:
+        """A Qdrant filter that keeps only the given documents' points (None: no filter)."""
+        if not document_ids:
+            return None
+        from qdrant_client import models as qm
+
+        return qm.Filter(must=[qm.FieldCondition(key="document_id", match=qm.MatchAny(any=list(document_ids)))])
+
+    def dense(self, vector: np.ndarray, limit: int, document_ids: Sequence[str] | None = None) -> dict[str, float]:
         with self.lock:
             hidden = set(self._hidden)
             res = self.client.query_points(COLLECTION, query=unit(vector).tolist(), using="dense",
+                                           query_filter=self._scope_filter(document_ids),
                                            limit=limit + (limit * 2 if hidden else 0), with_payload=["doc_key"])
         out: dict[str, float] = {}
         for p in res.points:
@@ -434,13 +447,14 @@ class Index:
         return out
 
     def qdrant_search(self, dense: np.ndarray | None, sparse: tuple[list[int], list[float]] | None,
-                      limit: int) -> tuple[dict[str, float], dict[str, float]]:
+                      limit: int, document_ids: Sequence[str] | None = None) -> tuple[dict[str, float], dict[str, float]]:
         """Keyword or hybrid search inside Qdrant: BM25 sparse alone, or dense and sparse prefetches
         fused by the Query API (DBSF, which scored best of Qdrant's fusions on the dev set).
         Returns (scores, dense cosine per hit); the cosine is what abstention looks at."""
         from qdrant_client import models as qm
 
         q_sparse = qm.SparseVector(indices=sparse[0], values=sparse[1]) if sparse else None
+        scope = self._scope_filter(document_ids)
         with self.lock:
             hidden = set(self._hidden)
             extra = limit * 2 if hidden else 0
@@ -448,12 +462,12 @@ class Index:
                 if q_sparse is None:
                     return {}, {}
                 res = self.client.query_points(COLLECTION, query=q_sparse, using="bm25", limit=limit + extra,
-                                               with_payload=["doc_key"])
+                                               query_filter=scope, with_payload=["doc_key"])
             else:
                 qd = unit(dense).tolist()
-                prefetch = [qm.Prefetch(query=qd, using="dense", limit=max(limit, 50))]
+                prefetch = [qm.Prefetch(query=qd, using="dense", limit=max(limit, 50), filter=scope)]
                 if q_sparse is not None:
-                    prefetch.append(qm.Prefetch(query=q_sparse, using="bm25", limit=max(limit, 50)))
+                    prefetch.append(qm.Prefetch(query=q_sparse, using="bm25", limit=max(limit, 50), filter=scope))
                 res = self.client.query_points(COLLECTION, prefetch=prefetch,
                                                query=qm.FusionQuery(fusion=qm.Fusion.DBSF), limit=limit + extra,
                                                with_payload=["doc_key"], with_vectors=["dense"])
@@ -470,16 +484,29 @@ class Index:
                 break
         return scores, cosines
 
-    def sparse(self, query: str, limit: int) -> dict[str, float]:
+    def sparse(self, query: str, limit: int, document_ids: Sequence[str] | None = None) -> dict[str, float]:
         q = fts_query(query)
         if not q:
             return {}
+        scope, args = "", [q]
+        if document_ids:
+            scope = f" AND c.document_id IN ({','.join('?' * len(document_ids))})"
+            args += list(document_ids)
         with self.lock:
             rows = self._db.execute(
                 "SELECT c.point_id, -bm25(chunks_fts) AS s FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid "
-                "WHERE chunks_fts MATCH ? AND c.doc_key IN (SELECT ready_key FROM documents WHERE ready_key IS NOT NULL) "
-                "ORDER BY bm25(chunks_fts) LIMIT ?", (q, limit)).fetchall()
+                "WHERE chunks_fts MATCH ? AND c.doc_key IN (SELECT ready_key FROM documents WHERE ready_key IS NOT NULL)"
+                f"{scope} ORDER BY bm25(chunks_fts) LIMIT ?", (*args, limit)).fetchall()
         return {pid: float(s) for pid, s in rows}
+
+    def document_chunks(self, document_id: str) -> list[dict[str, Any]]:
+        """Every visible chunk of one document, in reading order (for summaries)."""
+        with self.lock:
+            rows = self._db.execute(
+                "SELECT c.point_id, c.document_id, d.source, d.title, c.section, c.page, c.text, c.start, c.end, c.idx "
+                "FROM chunks c JOIN documents d ON d.ready_key = c.doc_key WHERE d.id = ? ORDER BY c.idx",
+                (document_id,)).fetchall()
+        return [dict(zip(_CHUNK_KEYS, r)) for r in rows]
 
     def chunk_rows(self, point_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Chunk text and metadata for visible chunks, by point id."""
@@ -491,8 +518,7 @@ class Index:
                 f"SELECT c.point_id, c.document_id, d.source, d.title, c.section, c.page, c.text, c.start, c.end, c.idx "
                 f"FROM chunks c JOIN documents d ON d.ready_key = c.doc_key WHERE c.point_id IN ({marks})",
                 list(point_ids)).fetchall()
-        keys = ("point_id", "document_id", "source", "title", "section", "page", "text", "start", "end", "index")
-        return {r[0]: dict(zip(keys, r)) for r in rows}
+        return {r[0]: dict(zip(_CHUNK_KEYS, r)) for r in rows}
 
     def neighbours(self, point_id: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         """The chunks just before and after a visible chunk in its document (for reading context)."""

@@ -34,6 +34,8 @@ def register(subparsers: Any) -> None:
                    help="local model, OpenAI, or auto (local first, OpenAI when it is missing or slow)")
     p.add_argument("--conversation", default=None, metavar="ID", help="continue this conversation")
     p.add_argument("--top-k", type=int, default=None, metavar="K", help="passages to retrieve")
+    p.add_argument("--document", action="append", default=None, metavar="SOURCE_OR_ID",
+                   help="ask only this document (repeat for several); summaries read it whole")
     p.add_argument("--questions-file", default=None, metavar="FILE",
                    help="one question per line, answered independently; with --json, one object per line")
     p.set_defaults(func=cmd_ask)
@@ -76,6 +78,34 @@ def _source_line(c: Any) -> str:
     return f"[{c.n}] {title} — {c.source}{page}"
 
 
+def _scope(args: argparse.Namespace, ctx: CliContext) -> list[str]:
+    ids: list[str] = []
+    for target in args.document or []:
+        doc = ctx.engine().find(target)
+        if doc is None:
+            raise FootnoteError(f"{target}: no such document in the library")
+        ids.append(doc.id)
+    return ids
+
+
+def _write_answer(ctx: CliContext, ans: Any) -> None:
+    """Sources, unsupported sentences and suggestions after an answer's text."""
+    if ans.citations:
+        ctx.out.write("\nSources:\n")
+        for c in ans.citations:
+            ctx.out.write(_source_line(c) + "\n")
+    if ans.unsupported:
+        ctx.out.write("\nNot supported by any passage:\n")
+        for text in ans.unsupported:
+            ctx.out.write(f"  ! {text}\n")
+    if ans.abstained and ans.suggestions:
+        ctx.out.write("\nYou may want to read:\n")
+        for c in ans.suggestions:
+            ctx.out.write(_source_line(c) + "\n")
+    if ans.stop_reason == "repetition":
+        ctx.out.write("\n(stopped: the model started repeating itself)\n")
+
+
 def cmd_ask(args: argparse.Namespace, ctx: CliContext) -> int:
     if args.questions_file:
         if args.question:
@@ -91,7 +121,8 @@ def cmd_ask(args: argparse.Namespace, ctx: CliContext) -> int:
         conversation_id = answerer.conversations.create().id
     else:
         answerer.conversations.get(conversation_id)  # a clear error before any work
-    stream = answerer.ask(question, conversation_id=conversation_id, backend=args.backend, top_k=args.top_k)
+    stream = answerer.ask(question, conversation_id=conversation_id, backend=args.backend, top_k=args.top_k,
+                          document_ids=_scope(args, ctx))
     streamed: list[str] = []
     try:
         for ev in stream:
@@ -114,10 +145,7 @@ def cmd_ask(args: argparse.Namespace, ctx: CliContext) -> int:
     if ans.answer.strip() != "".join(streamed).strip():
         ctx.out.write("\n" + ans.answer)
     ctx.out.write("\n")
-    if ans.citations:
-        ctx.out.write("\nSources:\n")
-        for c in ans.citations:
-            ctx.out.write(_source_line(c) + "\n")
+    _write_answer(ctx, ans)
     ctx.out.flush()
     ctx.err.write(f"({ans.backend}; conversation {conversation_id}: continue with --conversation {conversation_id})\n")
     return EXIT_OK
@@ -133,8 +161,9 @@ def _ask_file(args: argparse.Namespace, ctx: CliContext) -> int:
     engine = ctx.engine()
     answerer = engine.answerer
     failed = 0
+    scope = _scope(args, ctx)
     for q in questions:
-        stream = answerer.ask(q, conversation_id=None, backend=args.backend, top_k=args.top_k)
+        stream = answerer.ask(q, conversation_id=None, backend=args.backend, top_k=args.top_k, document_ids=scope)
         for _ in stream:
             pass
         ans = stream.answer
@@ -150,8 +179,7 @@ def _ask_file(args: argparse.Namespace, ctx: CliContext) -> int:
             ctx.emit(ans.as_json())
         else:
             ctx.out.write(f"# {q}\n{ans.answer}\n")
-            for c in ans.citations:
-                ctx.out.write(_source_line(c) + "\n")
+            _write_answer(ctx, ans)
             ctx.out.write("\n")
             ctx.out.flush()
     return EXIT_PARTIAL if failed else EXIT_OK

@@ -123,8 +123,8 @@ def _run(stage: list[str], timings: dict[str, float | None], info: dict[str, Any
     data_dir = Path(tempfile.mkdtemp(prefix="footnote-selftest-"))
     try:
         stage[0] = "model_load"
+        from core.answer.llama_local import LocalLlama
         from core.engine import Engine
-        from core.generation import LocalLlama
         from core.modelstore import default_llm_name
         from core.settings import Settings
 

@@ -1,75 +1,56 @@
-"""Answer quality on the dev set, and the measurement behind ``min_relevance`` (abstention).
+"""Answer quality with the default model: gold answers, citations, abstention, repetition, time.
 
-1. Import the 24 dev articles (one text file each) through the Engine.
-2. Abstention threshold: the best dense (cosine) score of the top-k passages for every dev question
-   against off-topic questions written here (subjects none of the articles cover). Printed as
-   percentiles, with the share of each side that a range of thresholds would abstain on.
-3. Ask 100 dev questions (every 6th, a fixed spread over all articles, never chosen one by one)
-   and report: the share whose citations include a chunk containing a gold answer, the share whose
-   text contains a gold answer, and the abstention rate.
+Three libraries, each imported through the Engine:
 
-Prints one JSON object. ``--questions N`` and ``--max-tokens`` trade time for coverage.
+1. **XQuAD dev** (24 Wikipedia articles): ``--questions`` questions (a fixed spread over all
+   articles, every n-th, never chosen one by one). Reports the share of answers that contain a gold
+   answer (an abstention counts as a miss), the share whose citations contain it, false abstention.
+2. **ClapNQ dev**: every passage of both files imported as a document; ``--clapnq`` answerable and
+   as many unanswerable questions (the passage is on topic but lacks the answer). Reports
+   abstention on the unanswerable ones, false abstention on the answerable ones, and how often an
+   answerable question's answer cites its own passage.
+3. **XQuAD without the article**: the articles of ``--missing`` questions are left out of the
+   library; every answer should abstain.
+
+Also: answers stopped for repetition, answers that ran to ``max_answer_tokens``, first-token and
+total time per question, and the relevance threshold behind ``min_relevance`` (best dense score of
+dev questions against off-topic ones). Decode speed against raw llama-cpp-python is
+``generation_bench.py``'s job. Prints one JSON object; ``--raw FILE`` also writes every answer.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from devset import questions, write_articles  # noqa: E402
+from devset import ROOT, load_dev  # noqa: E402
 
 from core.engine import Engine  # noqa: E402
 from core.settings import Settings  # noqa: E402
 
+CLAPNQ = Path(os.environ.get("FOOTNOTE_CLAPNQ_DIR", ROOT.parent / "shared" / "data"))
 OFF_TOPIC = [
-    "How do I make sourdough bread rise better?",
-    "What is the best way to train a puppy to sit?",
-    "Which football club has won the most Champions League titles?",
-    "How many calories are in a banana?",
-    "What is the plot of the movie Titanic?",
-    "How do I change a flat tyre on a bicycle?",
-    "What are good exercises for lower back pain?",
-    "Who painted the Mona Lisa?",
-    "How do you brew a good cup of espresso?",
-    "What is the capital of Peru?",
-    "How do I install Python packages with pip?",
-    "What should I pack for a beach holiday?",
-    "How long should I boil an egg for a soft yolk?",
-    "Which vitamins are found in carrots?",
-    "What is the rule for offside in ice hockey?",
-    "How do I knit a scarf for beginners?",
-    "What is the difference between a violin and a viola?",
-    "How often should I water a cactus?",
-    "What are the lyrics of Happy Birthday?",
-    "How do I remove a red wine stain from a carpet?",
-    "Who won the Tour de France in 1998?",
-    "What is a good recipe for vegetable lasagne?",
-    "How do I set up a home aquarium for goldfish?",
-    "What is the tallest mountain in Africa?",
-    "How do I write a cover letter for a job application?",
-    "What are the symptoms of the common cold?",
-    "How do I play chess openings like the Sicilian defence?",
-    "What is the best time of year to visit Japan?",
-    "How does a dishwasher clean plates?",
-    "Which board games are good for families?",
-    "What is the recommended tyre pressure for a family car?",
-    "How do I make a paper aeroplane that flies far?",
-    "What is the origin of the croissant?",
-    "How much sleep does a teenager need?",
-    "What is the meaning of the tarot card The Fool?",
-    "How do I clean a cast iron frying pan?",
-    "Who wrote the Harry Potter books?",
-    "How do bees make honey?",
-    "What is a good stretching routine before running?",
-    "How do I choose a good watermelon at the market?",
+    "How do I make sourdough bread rise better?", "What is the best way to train a puppy to sit?",
+    "How many calories are in a banana?", "What is the plot of the movie Titanic?",
+    "How do I change a flat tyre on a bicycle?", "What are good exercises for lower back pain?",
+    "How do you brew a good cup of espresso?", "How do I install Python packages with pip?",
+    "How long should I boil an egg for a soft yolk?", "How do I knit a scarf for beginners?",
+    "How often should I water a cactus?", "How do I remove a red wine stain from a carpet?",
+    "What is a good recipe for vegetable lasagne?", "How do I write a cover letter for a job application?",
+    "What are the symptoms of the common cold?", "What is the best time of year to visit Japan?",
+    "How does a dishwasher clean plates?", "How do I make a paper aeroplane that flies far?",
+    "How do I clean a cast iron frying pan?", "How do bees make honey?",
 ]
 
 
@@ -78,99 +59,172 @@ def contains(texts: list[str], answers: list[str]) -> bool:
     return any(a.lower() in t for a in answers for t in low)
 
 
-def best_dense(engine: Engine, q: str) -> float:
-    hits = engine.search(q)
-    return max((h.dense_score for h in hits if h.dense_score is not None), default=0.0)
+def write_articles(folder: Path, skip: set[str] = frozenset()) -> list[Path]:  # type: ignore[assignment]
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for art in load_dev():
+        if art["title"] in skip:
+            continue
+        body = "\n\n".join(p["context"] for p in art["paragraphs"])
+        path = folder / f"{art['title']}.md"
+        path.write_text(f"# {art['title'].replace('_', ' ')}\n\n{body}\n", encoding="utf-8")
+        paths.append(path)
+    return paths
 
 
-def pct(values: list[float], p: float) -> float:
-    vals = sorted(values)
-    return round(vals[min(len(vals) - 1, max(0, round(p / 100 * (len(vals) - 1))))], 4)
+def xquad_questions() -> list[tuple[str, list[str], str]]:
+    return [(qa["question"], [a["text"] for a in qa["answers"]], art["title"])
+            for art in load_dev() for p in art["paragraphs"] for qa in p["qas"]]
+
+
+def spread(items: list[Any], n: int, offset: int = 0) -> list[Any]:
+    step = max(1, len(items) // max(1, n))
+    return items[offset::step][:n]
+
+
+def ask(engine: Engine, q: str) -> dict[str, Any]:
+    stream = engine.answerer.ask(q, use_cache=False)
+    for _ in stream:
+        pass
+    ans = stream.answer
+    if ans is None:
+        return {"question": q, "error": stream.error}
+    out = ans.as_json()
+    out["all_cited_text"] = [c.text for c in ans.citations]
+    return out
+
+
+def summarize_times(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    ttft = [r["timings"]["first_token_ms"] for r in rows if r.get("timings", {}).get("first_token_ms") is not None]
+    total = [r["timings"]["total_ms"] for r in rows if r.get("timings")]
+    return {"first_token_ms_median": round(statistics.median(ttft), 1) if ttft else None,
+            "total_ms_median": round(statistics.median(total), 1) if total else None,
+            "total_ms_p90": round(sorted(total)[int(0.9 * (len(total) - 1))], 1) if total else None}
+
+
+def common(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    n = max(1, len(rows))
+    return {
+        "questions": len(rows),
+        "abstained": round(sum(bool(r.get("abstained")) for r in rows) / n, 4),
+        "stopped_for_repetition": sum(r.get("stop_reason") == "repetition" for r in rows),
+        "ran_to_max_tokens": sum(r.get("stop_reason") == "length" for r in rows),
+        "with_unsupported_sentences": round(sum(bool(r.get("unsupported")) for r in rows) / n, 4),
+        "errors": sum("error" in r for r in rows),
+        **summarize_times(rows),
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--questions", type=int, default=100)
-    ap.add_argument("--max-tokens", type=int, default=96)
-    ap.add_argument("--backend", default="local")
+    ap.add_argument("--clapnq", type=int, default=40)
+    ap.add_argument("--missing", type=int, default=40)
+    ap.add_argument("--model", default="", help="GGUF path (default: the bundled default model)")
+    ap.add_argument("--answerable-min", type=float, default=None)
+    ap.add_argument("--raw", default="", help="write every answer as JSON lines here")
     args = ap.parse_args()
+    overrides: dict[str, Any] = {"model_path": args.model}
+    if args.answerable_min is not None:
+        overrides["answerable_min"] = args.answerable_min
+    raw: list[dict[str, Any]] = []
+    out: dict[str, Any] = {"benchmark": "answer_eval"}
+    t_all = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(max_answer_tokens=args.max_tokens)
-        engine = Engine(Path(tmp) / "data", settings)
-        t0 = time.perf_counter()
+        # -- 1. XQuAD with its articles -------------------------------------------------------
+        engine = Engine(Path(tmp) / "xquad", Settings(**overrides))
+        from core.answer.llama_local import LocalLlama
+
+        out["model"] = LocalLlama(engine.settings).model_name()
+        out["settings"] = {k: getattr(engine.settings, k) for k in (
+            "temperature", "repeat_penalty", "max_answer_tokens", "answer_passages", "answerable_min", "min_relevance",
+            "top_k", "n_ctx")}
         for _ in engine.ingest([str(p) for p in write_articles(Path(tmp) / "docs")]):
             pass
-        ingest_s = time.perf_counter() - t0
-
-        # -- the abstention threshold ----------------------------------------------------
-        qs = questions()
-        dev_scores = [best_dense(engine, q) for q, _ in qs]
-        off_scores = [best_dense(engine, q) for q in OFF_TOPIC]
-        sweep = {}
-        for th in (0.15, 0.2, 0.25, 0.3, 0.35, 0.4):
-            sweep[str(th)] = {
-                "dev_abstain": round(sum(s < th for s in dev_scores) / len(dev_scores), 4),
-                "off_topic_abstain": round(sum(s < th for s in off_scores) / len(off_scores), 4),
-            }
-        threshold = {
-            "dev_questions": len(dev_scores),
-            "off_topic_questions": len(off_scores),
-            "dev_best_dense": {"p1": pct(dev_scores, 1), "p5": pct(dev_scores, 5), "median": pct(dev_scores, 50),
-                               "min": round(min(dev_scores), 4)},
-            "off_topic_best_dense": {"median": pct(off_scores, 50), "p95": pct(off_scores, 95),
-                                     "max": round(max(off_scores), 4)},
-            "sweep": sweep,
-            "min_relevance_in_use": settings.min_relevance,
-        }
-
-        # -- answers -----------------------------------------------------------------------
-        step = max(1, len(qs) // args.questions)
-        sample = qs[::step][: args.questions]
-        cited_ok = text_ok = abstained = errors = 0
-        cited_any = 0
-        ttft: list[float] = []
-        totals: list[float] = []
-        backends: dict[str, int] = {}
-        t1 = time.perf_counter()
-        for q, answers in sample:
-            stream = engine.answerer.ask(q, backend=args.backend, use_cache=False)
-            for _ in stream:
-                pass
-            ans = stream.answer
-            if ans is None:
-                errors += 1
-                continue
-            backends[ans.backend] = backends.get(ans.backend, 0) + 1
-            abstained += ans.abstained
-            cited_any += bool(ans.citations)
-            cited_ok += contains([c.text for c in ans.citations], answers)
-            text_ok += contains([ans.answer], answers)
-            if ans.timings.get("first_token_ms") is not None:
-                ttft.append(float(ans.timings["first_token_ms"] or 0))
-            totals.append(float(ans.timings["total_ms"] or 0))
-        n = len(sample)
-        out = {
-            "benchmark": "answer_eval",
-            "model": Path(settings.model_path).name if settings.model_path else "bundled SmolLM2-135M-Instruct Q4_1",
-            "documents": len(engine.documents()),
-            "chunks": engine.index.count_points(),
-            "ingest_s": round(ingest_s, 1),
-            "questions": n,
-            "max_answer_tokens": args.max_tokens,
-            "top_k": settings.top_k,
-            "citations_contain_gold": round(cited_ok / n, 4),
-            "answer_contains_gold": round(text_ok / n, 4),
-            "abstention_rate": round(abstained / n, 4),
-            "answers_with_citations": round(cited_any / n, 4),
-            "errors": errors,
-            "backends": backends,
-            "first_token_ms_median": round(statistics.median(ttft), 1) if ttft else None,
-            "total_ms_median": round(statistics.median(totals), 1) if totals else None,
-            "answer_seconds": round(time.perf_counter() - t1, 1),
-            "threshold": threshold,
+        qs = xquad_questions()
+        dev_best = [max((h.dense_score or 0.0 for h in engine.search(q)), default=0.0) for q, _, _ in qs]
+        off_best = [max((h.dense_score or 0.0 for h in engine.search(q)), default=0.0) for q in OFF_TOPIC]
+        th = engine.settings.min_relevance
+        out["relevance_threshold"] = {"min_relevance": th,
+                                      "dev_below": round(sum(s < th for s in dev_best) / len(dev_best), 4),
+                                      "off_topic_below": round(sum(s < th for s in off_best) / len(off_best), 4)}
+        rows = []
+        for q, gold, title in spread(qs, args.questions):
+            r = ask(engine, q)
+            r.update(set="xquad", gold=gold, article=title)
+            ok = "error" not in r and not r["abstained"]
+            r["answer_ok"] = ok and contains([r["answer"]], gold)
+            r["citations_ok"] = ok and contains(r["all_cited_text"], gold)
+            rows.append(r)
+        raw += rows
+        out["xquad"] = {
+            **common(rows),
+            "answer_contains_gold": round(sum(r["answer_ok"] for r in rows) / max(1, len(rows)), 4),
+            "citations_contain_gold": round(sum(r["citations_ok"] for r in rows) / max(1, len(rows)), 4),
+            "false_abstention": round(sum(bool(r.get("abstained")) for r in rows) / max(1, len(rows)), 4),
         }
         engine.close()
-        print(json.dumps(out, indent=2))
+
+        # -- 2. ClapNQ -------------------------------------------------------------------------
+        if args.clapnq:
+            engine = Engine(Path(tmp) / "clapnq", Settings(**overrides))
+            folder = Path(tmp) / "clapnq-docs"
+            folder.mkdir()
+            sets: dict[str, list[dict[str, Any]]] = {}
+            for kind in ("answerable", "unanswerable"):
+                items = [json.loads(x) for x in (CLAPNQ / f"clapnq-dev-{kind}.jsonl").read_text().splitlines() if x]
+                sets[kind] = items
+                for it in items:
+                    for j, psg in enumerate(it["passages"]):
+                        (folder / f"{it['id']}-{j}.md").write_text(f"# {psg['title']}\n\n{psg['text']}\n",
+                                                                 encoding="utf-8")
+            for _ in engine.ingest([str(folder)]):
+                pass
+            res: dict[str, Any] = {}
+            for kind, items in sets.items():
+                rows = []
+                for it in spread(items, args.clapnq):
+                    r = ask(engine, it["input"])
+                    r.update(set=f"clapnq-{kind}", id=it["id"])
+                    own = [c for c in r.get("citations", []) if Path(c["source"]).name.startswith(it["id"])]
+                    r["cites_own_passage"] = bool(own)
+                    rows.append(r)
+                raw += rows
+                res[kind] = {**common(rows)}
+                if kind == "answerable":
+                    res[kind]["false_abstention"] = res[kind]["abstained"]
+                    res[kind]["cites_own_passage"] = round(sum(r["cites_own_passage"] for r in rows) / len(rows), 4)
+                else:
+                    res[kind]["abstention"] = res[kind]["abstained"]
+            out["clapnq"] = res
+            engine.close()
+
+        # -- 3. XQuAD without the article ---------------------------------------------------------
+        if args.missing:
+            picked = spread(qs, args.missing, offset=3)
+            skip = {t for _, _, t in picked}
+            # Leave out at most half of the articles, so the library still has neighbours to confuse.
+            titles = sorted(skip)[: max(1, len(load_dev()) // 2)]
+            picked = [p for p in picked if p[2] in titles]
+            engine = Engine(Path(tmp) / "missing", Settings(**overrides))
+            for _ in engine.ingest([str(p) for p in write_articles(Path(tmp) / "docs-missing", set(titles))]):
+                pass
+            rows = []
+            for q, _gold, title in picked:
+                r = ask(engine, q)
+                r.update(set="xquad-missing", article=title)
+                rows.append(r)
+            raw += rows
+            out["xquad_missing_article"] = {**common(rows), "articles_left_out": len(titles),
+                                            "abstention": common(rows)["abstained"]}
+            engine.close()
+    all_rows = [r for r in raw if "error" not in r]
+    out["all"] = {**common(all_rows), "runaway_answers": sum(r.get("stop_reason") in ("length",) and
+                                                             bool(r.get("unsupported")) for r in all_rows)}
+    out["seconds"] = round(time.perf_counter() - t_all, 1)
+    if args.raw:
+        Path(args.raw).write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in raw) + "\n", encoding="utf-8")
+    print(json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":

@@ -9,22 +9,27 @@ from typing import Any
 
 import pytest
 
-from core.answering import (
-    ABSTAIN_TEXT,
-    AnswerStream,
-    blocked_term,
-    cite,
-    parse_markers,
-    strip_invalid_markers,
-)
+from core.answer.answerer import Answerer
+from core.answer.citations import parse_markers, strip_invalid_markers
+from core.answer.generator import StreamStats
+from core.answer.grounding import ground, is_not_found, split_sentences, support
+from core.answer.guardrails import blocked_term
+from core.answer.llama_local import LocalLlama
+from core.answer.prompt import build_prompt
+from core.answer.repetition import find_repetition
+from core.answer.streaming import Pumped, pump
+from core.answer.types import ABSTAIN_TEXT, AnswerStream
 from core.engine import Engine
-from core.generation import LocalLlama
 from core.retrieval import SearchHit
 from core.settings import Settings
 from tests.run_suite import LlamaServer, free_port
 
 ON_TOPIC = "Where was the first practical silicon solar cell built?"
 OFF_TOPIC = "What is the recipe for a good lasagne with bechamel sauce?"
+SOLAR = ("Solar panels convert sunlight into electricity using photovoltaic cells. The first practical silicon "
+         "solar cell was built at Bell Labs in 1954 by Chapin, Fuller and Pearson.")
+TEA = ("Green tea is made from the leaves of Camellia sinensis that have not been withered or oxidised. "
+       "Green tea originated in China, where it has been drunk for thousands of years.")
 
 
 def hit(n: int, text: str) -> SearchHit:
@@ -35,20 +40,8 @@ def hit(n: int, text: str) -> SearchHit:
 
 
 def test_parse_markers_forms() -> None:
-    assert parse_markers("Yes [1]. Also [2, 3] and [1][4]; see [5-6] and [ 7 ].") == [1, 2, 3, 4, 5, 6, 7]
+    assert parse_markers("Yes [1]. Also [2, 3] and [1][4]; see [5-6] and [ 7 ] and [8 and 9].") == list(range(1, 10))
     assert parse_markers("no markers, [a], [] or [1.5]") == []
-
-
-def test_markers_for_missing_sources_are_dropped_and_logged(caplog: pytest.LogCaptureFixture) -> None:
-    hits = [hit(1, "alpha beta"), hit(2, "gamma delta")]
-    caplog.set_level(logging.WARNING, logger="core.answering")
-    text, cites, how = cite("Alpha [1][7]. Gamma [2, 9]. Nothing [12].", hits)
-    assert how == "markers"
-    assert [c.n for c in cites] == [1, 2]
-    assert [c.chunk_id for c in cites] == ["p1", "p2"]
-    assert "[7]" not in text and "9" not in text and "[12]" not in text
-    assert text == "Alpha [1]. Gamma [2]. Nothing."
-    assert "markers=[7, 9, 12]" in caplog.text
 
 
 def test_strip_invalid_markers_keeps_valid_text() -> None:
@@ -56,12 +49,94 @@ def test_strip_invalid_markers_keeps_valid_text() -> None:
     assert strip_invalid_markers("untouched [1]", {1}) == "untouched [1]"
 
 
-def test_fallback_cites_the_overlapping_prompted_source_only() -> None:
-    hits = [hit(1, "Green tea originated in China long ago."), hit(2, "Volcanoes erupt ash.")]
-    text, cites, how = cite("Green tea originated in China.", hits)
-    assert how == "overlap" and [c.n for c in cites] == [1]
-    _, cites, how = cite("Something entirely unrelated here.", hits)
-    assert cites == [] and how == "none"
+# -- grounding -----------------------------------------------------------------------------
+
+
+def test_sentences_split_at_ends_not_at_abbreviations() -> None:
+    text = "Dr. Smith built it in 1954 [1]. It worked, e.g. in labs [2].\n- A list item [1]\nLast one."
+    parts = [text[s:e] for s, e in split_sentences(text)]
+    assert parts == ["Dr. Smith built it in 1954 [1].", "It worked, e.g. in labs [2].", "- A list item [1]",
+                     "Last one."]
+
+
+def test_a_sentence_no_passage_supports_gets_no_citation() -> None:
+    """Invented facts keep no citation, even when the model attached one; supported ones keep theirs."""
+    answer = "The first silicon solar cell was built at Bell Labs in 1954 [1]. It was sold to NASA in 1962 [1]."
+    g = ground(answer, [SOLAR, TEA], ON_TOPIC)
+    assert [s.supported for s in g.sentences] == [True, False]
+    assert g.sentences[0].citations == [1] and g.sentences[1].citations == []
+    assert g.text == "The first silicon solar cell was built at Bell Labs in 1954 [1]. It was sold to NASA in 1962."
+    assert g.cited == [1]
+
+
+def test_a_fact_cited_to_the_wrong_passage_moves_to_the_right_one() -> None:
+    g = ground("Green tea originated in China [1].", [SOLAR, TEA], "Where did green tea originate?")
+    assert g.sentences[0].citations == [2] and g.text == "Green tea originated in China [2]."
+
+
+def test_an_uncited_supported_sentence_gets_its_passage() -> None:
+    g = ground("Bell Labs built the first practical silicon solar cell.", [TEA, SOLAR], ON_TOPIC)
+    assert g.cited == [2] and g.text.endswith("[2].")
+
+
+def test_a_wrong_number_is_never_supported() -> None:
+    assert support("It was built in 1955.", SOLAR) == 0.0
+    assert support("It was built in 1954.", SOLAR) > 0.5
+
+
+def test_not_found_sentences_make_an_abstention() -> None:
+    assert is_not_found("The documents do not say.")
+    assert is_not_found("The provided sources do not mention who invented it [1].")
+    assert not is_not_found("Green tea is not oxidised [2].")
+    g = ground("The documents do not say.", [SOLAR], "Who won the 1998 Tour de France?")
+    assert g.not_found and g.cited == []
+
+
+# -- repetition ----------------------------------------------------------------------------
+
+
+def test_repetition_patterns() -> None:
+    rep = find_repetition("It is good and it is good and it is good and it is good and ")
+    assert rep is not None and rep.kind == "loop"
+    rep = find_repetition("Tea is from China [1]. Tea grows on hills [2]. Tea is from China [3].")
+    assert rep is not None and rep.kind == "sentence"
+    assert find_repetition("1. Green tea\n2. Black tea\n3. White tea\n4. Oolong tea\n") is None
+    assert find_repetition("The cell was built in 1954 by Chapin, Fuller and Pearson at Bell Labs. ") is None
+
+
+class Looping:
+    """A scripted generator that never stops repeating itself, like a small model in a loop."""
+
+    name = "scripted"
+
+    def __init__(self, phrase: str) -> None:
+        self.phrase = phrase
+        self.produced = 0
+        self.closed = False
+
+    def stream(self, messages: Any, *, max_tokens: int, temperature: float, cancel: Any = None,
+               first_token_deadline: Any = None, stats: StreamStats | None = None) -> Iterator[str]:
+        try:
+            for i in range(max_tokens):
+                self.produced += 1
+                yield self.phrase.split(" ")[i % len(self.phrase.split(" "))] + " "
+            if stats is not None:
+                stats.finish_reason = "length"
+        finally:
+            self.closed = True
+
+
+def test_repetition_guard_stops_a_looping_stream_long_before_max_tokens() -> None:
+    import threading
+
+    gen = Looping("The report says growth was strong in the north.")
+    result = Pumped()
+    pieces = list(pump(gen, [], max_tokens=2000, temperature=0.0, cancel=threading.Event(),  # type: ignore[arg-type]
+                       result=result))
+    assert result.stop_reason == "repetition"
+    assert gen.closed and gen.produced < 40  # stopped at the second time round, not at 2000 tokens
+    assert result.text == "The report says growth was strong in the north."
+    assert len(pieces) < gen.produced + 1
 
 
 def test_blocked_terms_match_words_and_plurals() -> None:
@@ -114,6 +189,28 @@ def test_abstains_without_calling_a_model(open_engine: Callable[..., Engine], tm
     assert ans is not None
     assert ans.abstained and ans.answer == ABSTAIN_TEXT and ans.citations == [] and ans.backend == "none"
     assert kinds == ["retrieved", "token", "done"] and s.sources == []
+    assert ans.as_json()["abstained"] is True
+
+
+def test_off_topic_abstention_offers_the_closest_passages(open_engine: Callable[..., Engine]) -> None:
+    engine = open_engine(min_relevance=0.99)  # nothing is relevant enough
+    ans = engine.answerer.ask(ON_TOPIC).result()
+    assert ans.abstained and ans.citations == [] and ans.suggestions
+    assert "silicon solar cell" in ans.suggestions[0].text
+    assert ans.as_json()["suggestions"][0]["title"] == ans.suggestions[0].title
+
+
+def test_low_answerability_is_a_structured_abstention(open_engine: Callable[..., Engine]) -> None:
+    """The model's own yes/no (from logits) below the threshold: abstain, with the passages it read."""
+    engine = open_engine(answerable_min=1.01)  # no probability reaches it: always abstain
+    kinds, s = run(engine.answerer.ask(ON_TOPIC))
+    ans = s.answer
+    assert ans is not None and ans.abstained and ans.backend == "local" and ans.citations == []
+    assert ans.answerable is not None and 0.0 <= ans.answerable <= 1.0
+    assert [c.chunk_id for c in ans.suggestions] == [h.point_id for h in s.sources][: len(ans.suggestions)]
+    engine.settings.answerable_min = 0.0
+    ans = engine.answerer.ask(ON_TOPIC, use_cache=False).result()
+    assert not ans.abstained and ans.answerable is not None
 
 
 def test_cache_hit_and_invalidation(open_engine: Callable[..., Engine], library: Path) -> None:
@@ -139,8 +236,8 @@ def test_guardrail_refuses_blocked_question(open_engine: Callable[..., Engine]) 
 
 def test_guardrail_checks_the_answer(open_engine: Callable[..., Engine]) -> None:
     engine = open_engine(blocked_terms=["zebra"])
-    assert engine.answerer._guard("the zebra said", "answer") is not None
-    assert engine.answerer._guard("the horse said", "answer") is None
+    assert engine.answerer.guardrails.check("the zebra said", "answer", engine.settings) is not None
+    assert engine.answerer.guardrails.check("the horse said", "answer", engine.settings) is None
 
 
 def test_cancel_stops_answer_and_next_question_works(open_engine: Callable[..., Engine]) -> None:
@@ -152,7 +249,7 @@ def test_cancel_stops_answer_and_next_question_works(open_engine: Callable[..., 
             tokens += 1
             if tokens == 2:
                 s.stop()
-    assert s.answer is not None and s.answer.stopped and tokens == 2
+    assert s.answer is not None and s.answer.stopped and s.answer.stop_reason == "user" and tokens == 2
     engine.settings.max_answer_tokens = 16
     nxt = engine.answerer.ask(ON_TOPIC).result()
     assert nxt.answer and not nxt.stopped and nxt.backend == "local"
@@ -181,7 +278,8 @@ def test_context_budget_fits_whole_passages(open_engine: Callable[..., Engine]) 
     gen = LocalLlama(engine.settings)
     passage = "The committee met again to discuss the budget for the coming year in detail. " * 8
     hits = [hit(i, f"{i}: {passage}") for i in range(1, 7)]
-    prompt = engine.answerer._build_prompt(gen, "What did the committee discuss?", hits, [], engine.settings)
+    engine.settings.answer_passages = 6
+    prompt = build_prompt(gen, "What did the committee discuss?", hits, [], engine.settings)
     assert 1 <= len(prompt.numbered) < len(hits)
     assert prompt.numbered == hits[: len(prompt.numbered)]
     total = len(gen.prompt_tokens(prompt.messages))
@@ -244,3 +342,33 @@ def test_local_backend_missing_model_is_an_error(open_engine: Callable[..., Engi
     s = engine.answerer.ask(ON_TOPIC)
     list(s)
     assert s.error is not None and "missing.gguf: the model file does not exist" in s.error
+
+
+def test_cached_answer_is_not_served_after_the_model_changes(open_engine: Callable[..., Engine]) -> None:
+    """The cache keys on the answering model's hash, not on the model_path setting."""
+    from core.modelstore import fast_llm_path
+
+    engine = open_engine()
+    first = engine.answerer.ask(ON_TOPIC).result()
+    assert first.backend == "local"
+    assert engine.answerer.ask(ON_TOPIC).result().backend == "cache"
+    other = fast_llm_path()
+    assert other is not None, "the bundled fast model is part of make setup"
+    engine.settings.model_path = str(other)
+    changed = engine.answerer.ask(ON_TOPIC).result()
+    assert changed.backend == "local" and changed.model == other.name.removesuffix(".gguf")
+    engine.settings.model_path = ""
+    assert engine.answerer.ask(ON_TOPIC).result().backend == "cache"
+
+
+def test_scoped_question_only_cites_the_selected_documents(open_engine: Callable[..., Engine]) -> None:
+    engine = open_engine(answerable_min=0.0, min_relevance=0.0)
+    tea = next(d for d in engine.documents() if "tea" in d.source)
+    s = engine.answerer.ask(ON_TOPIC, document_ids=[tea.id])
+    ans = s.result()
+    assert s.sources and {h.document_id for h in s.sources} == {tea.id}
+    assert all(c.document_id == tea.id for c in ans.citations)
+    assert ans.scope == [tea.id]
+    unscoped = engine.answerer.ask(ON_TOPIC)
+    unscoped.result()
+    assert any(h.document_id != tea.id for h in unscoped.sources)

@@ -13,18 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from core.generation import (
-    PROMPT_BATCH,
-    FirstTokenTimeout,
-    GenerationError,
-    LocalLlama,
-    LocalModelUnavailable,
-    OpenAICompatible,
-    RemoteError,
-    StreamStats,
-    physical_cores,
-    resolve_gpu_layers,
-)
+from core.answer.generator import FirstTokenTimeout, GenerationError, LocalModelUnavailable, RemoteError, StreamStats
+from core.answer.llama_local import PROMPT_BATCH, LocalLlama, physical_cores, resolve_gpu_layers
+from core.answer.openai_remote import OpenAICompatible
 from core.settings import Settings
 from tests.run_suite import ROOT, LlamaServer, free_port
 
@@ -162,7 +153,7 @@ def test_loading_keeps_stdout_and_stderr_working() -> None:
     """llama-cpp-python's verbose=False dup2s fds 1/2 (#796, #1874); ours must leave them alone."""
     code = """
         import os, sys
-        from core.generation import LocalLlama
+        from core.answer.llama_local import LocalLlama
         from core.settings import Settings
         g = LocalLlama(Settings(n_ctx=512))
         g.load()
@@ -186,7 +177,7 @@ def test_works_without_stdout_and_stderr(tmp_path: Path) -> None:
         import os, sys
         os.close(1); os.close(2)
         sys.stdout = None; sys.stderr = None
-        from core.generation import LocalLlama
+        from core.answer.llama_local import LocalLlama
         from core.settings import Settings
         g = LocalLlama(Settings(n_ctx=512))
         text = "".join(g.stream([{{"role": "user", "content": "Hi"}}], max_tokens=4, temperature=0.0))

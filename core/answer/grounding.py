@@ -1,0 +1,200 @@
+"""Every sentence of an answer is grounded in a passage, or visibly not.
+
+After generation the answer is split into sentences and each is checked against the prompted
+passages. A citation stays only where its passage supports the sentence; a sentence the model cited
+to the wrong passage is given the passage that does support it; a sentence that no passage supports
+loses its markers and is returned with ``supported=False``, so the window can mark it and
+``--json`` can list it. Nothing is ever cited by default.
+
+Support is measured on words, which is cheap (well under a millisecond per sentence) and does not
+depend on sampling: the share of the sentence's content words that the passage contains, counting
+only the words the question did not already bring (restating the question proves nothing), with
+crude prefix stemming so that "electric" meets "electricity". Every number in the sentence must be
+in the passage (or the question): a wrong year is the commonest invented fact.
+
+A sentence that says the sources lack the answer ("the documents do not mention ...") is a
+*not-found* sentence: an answer made only of those is an abstention.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from core.answer.citations import parse_markers
+from core.answer.types import Sentence
+
+#: Share of a sentence's new content words that a passage must contain to support it.
+SUPPORT_MIN = 0.5
+#: Summaries paraphrase more than answers do.
+SUMMARY_SUPPORT_MIN = 0.4
+STEM = 6
+
+_MARKERS = re.compile(r"\s*\[\s*\d+(?:\s*(?:[,;]|-|–|and)\s*\d+)*\s*\]")
+_TERM = re.compile(r"[^\W_]+(?:[.,]\d+)*", re.UNICODE)
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_STOP = frozenset(
+    "a an the of and or to in on at by for from with as is are was were be been being it its this that these "
+    "those which who whom whose what when where why how not no yes do does did has have had i you he she we they "
+    "them his her their our your my me us there here than then so such can could would should will may might "
+    "also into about over under after before between during according source sources passage passages document "
+    "documents text answer question provided given based mentioned states stated say says said one".split()
+)
+_NOT_FOUND = re.compile(
+    r"\b(?:not|n't|no|none|neither|nothing|unable|cannot|can't|lack|lacks|without)\b", re.IGNORECASE)
+_ABOUT_SOURCES = re.compile(
+    r"\b(?:sources?|documents?|passages?|context|provided|given|text|information|details?|mention(?:ed|s)?|"
+    r"specif(?:y|ied|ies)|stated?|found|find|answer)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Grounded:
+    """The answer text with corrected markers, its sentences, and the passage numbers it cites."""
+
+    text: str
+    sentences: list[Sentence]
+    cited: list[int]
+    not_found: bool
+
+
+def terms(text: str) -> list[str]:
+    """Content words, case folded, prefix stemmed; numbers kept whole."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    out = []
+    for w in _TERM.findall(text):
+        if w in _STOP or (len(w) < 3 and not w[0].isdigit()):
+            continue
+        out.append(w if w[0].isdigit() else w[:STEM])
+    return out
+
+
+def _numbers(text: str) -> set[str]:
+    return {n.replace(",", "") for n in _NUMBER.findall(text)}
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """Sentence spans (start, end) covering the text's non-blank parts; trailing markers stay
+    with their sentence. Lines (list items) are sentences of their own."""
+    spans: list[tuple[int, int]] = []
+    for line in re.finditer(r"[^\n]+", text):
+        start = line.start()
+        body = line.group(0)
+        # A boundary: . ! ? (plus closing quotes/brackets and markers) then space and a capital,
+        # digit, quote or bracket. "e.g. the" and "J. Smith" do not end sentences.
+        for m in re.finditer(r"(?<=[.!?])[\"'”’)]*(?:\s*\[[^\]]*\])*(?=\s+[\"“'(\[]?[A-Z0-9])", body):
+            before = body[: m.start()]
+            last_word = re.search(r"(\S+)$", before)
+            if last_word and re.fullmatch(r"(?:[A-Za-z]\.|e\.g\.|i\.e\.|etc\.|vs\.|Dr\.|Mr\.|Mrs\.|Ms\.|St\.|No\.)",
+                                          last_word.group(1)):
+                continue
+            end = line.start() + m.end()
+            if end > start:
+                spans.append((start, end))
+            start = end
+        if line.end() > start:
+            spans.append((start, line.end()))
+    out = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e > s:
+            out.append((s, e))
+    return out
+
+
+def is_not_found(sentence: str) -> bool:
+    """Does the sentence say that the sources lack the answer?"""
+    plain = _MARKERS.sub("", sentence)
+    return bool(_NOT_FOUND.search(plain) and _ABOUT_SOURCES.search(plain)) and len(terms(plain)) <= 14
+
+
+def support(sentence: str, passage: str, question: str = "") -> float:
+    """How well ``passage`` supports ``sentence``: 0 (not at all) to 1."""
+    plain = _MARKERS.sub("", sentence)
+    s_terms = terms(plain)
+    if not s_terms:
+        return 0.0
+    q_terms = set(terms(question))
+    p_terms = set(terms(passage))
+    p_numbers = _numbers(passage) | _numbers(question)
+    if any(n not in p_numbers for n in _numbers(plain)):
+        return 0.0
+    novel = [t for t in s_terms if t not in q_terms] or s_terms
+    return sum(t in p_terms for t in novel) / len(novel)
+
+
+def _place_markers(body: str, numbers: Sequence[int]) -> str:
+    """``body`` without markers, then the given ones before its final punctuation."""
+    plain = _MARKERS.sub("", body).rstrip()
+    if not numbers:
+        return plain
+    marks = "".join(f"[{n}]" for n in numbers)
+    m = re.search(r"[.!?:;]+[\"'”’)]*$", plain)
+    if m:
+        return f"{plain[: m.start()]} {marks}{plain[m.start():]}"
+    return f"{plain} {marks}"
+
+
+def ground(answer: str, passages: Sequence[str], question: str = "", threshold: float = SUPPORT_MIN) -> Grounded:
+    """Check every sentence of ``answer`` against the numbered ``passages`` (1-based)."""
+    valid = set(range(1, len(passages) + 1))
+    spans = split_sentences(answer)
+    sentences: list[Sentence] = []
+    cursor = 0
+    out = ""
+    not_found = 0
+    substantive = 0
+    for s, e in spans:
+        body = answer[s:e]
+        out += answer[cursor:s]
+        cursor = e
+        cited = [n for n in parse_markers(body) if n in valid]
+        plain = _MARKERS.sub("", body).strip()
+        numbers: list[int]
+        supported = True
+        if is_not_found(plain):
+            not_found += 1
+            numbers = []
+        elif len(terms(plain)) < 2:
+            numbers = cited  # too short to check ("Yes [1].", a heading): keep what the model said
+        else:
+            substantive += 1
+            scores = {n: support(plain, passages[n - 1], question) for n in valid}
+            good = [n for n in cited if scores[n] >= threshold]
+            if good:
+                numbers = good
+            else:
+                best = max(sorted(valid), key=lambda n: scores[n], default=0)
+                if best and scores[best] >= threshold:
+                    numbers = [best]
+                else:
+                    numbers, supported = [], False
+        text = _place_markers(body, numbers)
+        start = len(out)
+        out += text
+        sentences.append(Sentence(text, start, len(out), list(numbers), supported))
+    out += answer[cursor:].rstrip() if cursor < len(answer) and answer[cursor:].strip() else ""
+    cited_all = sorted({n for st in sentences for n in st.citations})
+    only_not_found = not_found > 0 and substantive == 0
+    return Grounded(out.strip(), sentences, cited_all, only_not_found)
+
+
+def remark(grounded: Grounded, numbers: Sequence[Sequence[int]]) -> Grounded:
+    """The same sentences with other citation numbers (one list per sentence)."""
+    out = ""
+    cursor = 0
+    text = grounded.text
+    sentences: list[Sentence] = []
+    for sent, nums in zip(grounded.sentences, numbers):
+        out += text[cursor:sent.start]
+        cursor = sent.end
+        body = _place_markers(sent.text, nums)
+        start = len(out)
+        out += body
+        sentences.append(Sentence(body, start, len(out), list(nums), sent.supported))
+    out += text[cursor:]
+    return Grounded(out, sentences, sorted({n for s in sentences for n in s.citations}), grounded.not_found)
