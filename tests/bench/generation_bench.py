@@ -1,5 +1,8 @@
 """Footnote's local streaming path against raw llama-cpp-python, in the same run.
 
+The model is the default one (Qwen2.5-Coder-1.5B-Instruct, bundled); ``FOOTNOTE_DEFAULT_LLM``
+picks another catalog model.
+
 * decode tokens/s: ``LocalLlama.stream`` vs ``Llama.create_chat_completion(stream=True)``, same
   loaded model, messages and sampling (target ratio >= 0.95);
 * time to first token with 5 dev-set passages in the prompt (cold KV cache), both paths;
@@ -13,6 +16,7 @@ shared.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 import threading
@@ -20,19 +24,23 @@ import time
 from pathlib import Path
 from typing import Any
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from devset import load_dev  # noqa: E402
 
-from core.answering import SYSTEM_PROMPT, _source_block  # noqa: E402
-from core.generation import LocalLlama, StreamStats, physical_cores  # noqa: E402
+from core.answer.generator import StreamStats  # noqa: E402
+from core.answer.llama_local import LocalLlama, physical_cores  # noqa: E402
+from core.answer.prompt import SYSTEM_PROMPT  # noqa: E402
+from core.answer.prompt import source_block as _source_block  # noqa: E402
 from core.retrieval import SearchHit  # noqa: E402
 from core.settings import Settings  # noqa: E402
 
 ROUNDS = 5
 MAX_TOKENS = 96
 TEMPERATURE = 0.2
+REPEAT_PENALTY = Settings().repeat_penalty  # the same sampling on both paths
 STORY = [
     {"role": "system", "content": "You are a helpful assistant."},
     {"role": "user", "content": "Write a long, detailed story about a lighthouse keeper and a storm."},
@@ -71,7 +79,7 @@ def raw(llm: Any, messages: list[dict[str, str]], max_tokens: int, cold: bool) -
     text = []
     for chunk in llm.create_chat_completion(
         messages, stream=True, max_tokens=max_tokens, temperature=TEMPERATURE, top_k=40, top_p=0.95, min_p=0.05,
-        repeat_penalty=1.0,
+        repeat_penalty=REPEAT_PENALTY,
     ):
         piece = chunk["choices"][0]["delta"].get("content")
         if piece:
@@ -159,7 +167,7 @@ def main() -> None:
             "raw_llama_cpp": round(med("raw_ttft", "ttft_s") * 1000, 1),
             "speed_ratio_paired_median": round(statistics.median(ttft_paired), 3) if ttft_paired else None,
         },
-        "load_average_1m": round(__import__("os").getloadavg()[0], 2),
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "cancel_latency_ms": {
             "while_decoding_median": round(statistics.median(cancels), 1),
             "while_decoding_max": round(max(cancels), 1),

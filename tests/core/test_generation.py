@@ -301,3 +301,16 @@ def test_openai_error_never_chains_httpx_exceptions() -> None:
         list(gen.stream(QUESTION, max_tokens=4, temperature=0.0))
     assert info.value.__context__ is None
     assert "sk-raw-server-key-1234" not in repr(info.value)
+
+
+def test_openmp_threads_wait_passively_unless_the_user_chose() -> None:
+    """Spinning OpenMP threads cut decode 20-50x while another process uses the CPU."""
+    import os
+
+    code = "import core.answer.llama_local, os; print(os.environ.get('OMP_WAIT_POLICY'))"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "PASSIVE"
+    env["OMP_WAIT_POLICY"] = "ACTIVE"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ACTIVE"
