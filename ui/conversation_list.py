@@ -13,13 +13,13 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMenu,
-    QMessageBox,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from desktop.workers import emit
+from ui import messages
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +29,8 @@ class ConfirmDelete:
 
     @classmethod
     def ask(cls, parent: QWidget, title: str) -> bool:
-        answer = QMessageBox.question(
-            parent, "Delete conversation", f"Delete the conversation “{title}”?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
-        return answer == QMessageBox.StandardButton.Yes
+        return messages.decide(parent, "Delete conversation", f"Delete the conversation “{title}”?", "Delete",
+                               destructive=True)
 
 
 class RenameDialog:

@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListView,
     QMenu,
-    QMessageBox,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
@@ -38,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from desktop.services import DocumentView, IngestEvent
 from desktop.workers import emit
+from ui import messages
 from ui.icons import kind_icon, kind_of
 
 log = logging.getLogger(__name__)
@@ -246,13 +246,9 @@ class ConfirmRemove:
 
     @classmethod
     def ask(cls, parent: QWidget, title: str) -> bool:
-        box = QMessageBox(QMessageBox.Icon.Question, "Remove document",
-                          f"Remove “{title}” from the library?\n\nThe file itself is not touched.", parent=parent)
-        remove = box.addButton("Remove", QMessageBox.ButtonRole.DestructiveRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        box.exec()
-        return box.clickedButton() is remove
+        return messages.decide(parent, "Remove document",
+                               f"Remove “{title}” from the library?\n\nThe file itself is not touched.", "Remove",
+                               destructive=True)
 
 
 class LibraryPanel(QWidget):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QMessageBox, QWidget
 
 from desktop.workers import emit
 
@@ -67,3 +68,15 @@ def warning(text: str) -> None:
 def error(text: str) -> None:
     log.error("message level=error text=%s", text)
     bus().post(Message(Level.ERROR, text, show_log="in the log" in text))
+
+
+def decide(parent: QWidget | None, title: str, text: str, action: str, *, destructive: bool = False) -> bool:
+    """The one dialog: a decision the user must make. ``action`` labels the button that says yes;
+    Cancel is the other, and the default when the action destroys something."""
+    box = QMessageBox(QMessageBox.Icon.Question, title, text, parent=parent)
+    yes = box.addButton(action, QMessageBox.ButtonRole.DestructiveRole if destructive
+                        else QMessageBox.ButtonRole.AcceptRole)
+    cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(cancel if destructive else yes)
+    box.exec()
+    return box.clickedButton() is yes

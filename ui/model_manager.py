@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QTreeWidget,
@@ -51,10 +50,8 @@ class ConfirmRemoveModel:
     def ask(cls, parent: QWidget, model: ModelView) -> bool:
         what = ("Its downloaded file is deleted; you can install it again later." if model.source == "catalog"
                 else "The file itself is not touched; Footnote just forgets it.")
-        answer = QMessageBox.question(
-            parent, "Remove model", f"Remove “{model.name}”?\n\n{what}",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
-        return answer == QMessageBox.StandardButton.Yes
+        return messages.decide(parent, "Remove model", f"Remove “{model.name}”?\n\n{what}", "Remove",
+                               destructive=True)
 
 
 class UseDroppedModel:
@@ -62,14 +59,8 @@ class UseDroppedModel:
 
     @classmethod
     def ask(cls, parent: QWidget, name: str) -> bool:
-        box = QMessageBox(QMessageBox.Icon.Question, "Use as model",
-                          f"“{name}” is a GGUF model file, not a document.\n\n"
-                          "Use it as the model that answers your questions?", parent=parent)
-        use = box.addButton("Use as model", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(use)
-        box.exec()
-        return box.clickedButton() is use
+        return messages.decide(parent, "Use as model", f"“{name}” is a GGUF model file, not a document.\n\n"
+                               "Use it as the model that answers your questions?", "Use as model")
 
 
 def status_of(m: ModelView) -> str:

@@ -71,8 +71,8 @@ def services(data_dir: Path) -> Iterator[Services]:
     assert s.shutdown(10.0), "workers did not stop"
 
 
-@pytest.fixture
-def window(qtbot, services: Services):  # type: ignore[no-untyped-def]
+def open_window(qtbot, services: Services):  # type: ignore[no-untyped-def]
+    """A shown main window whose engine is open and ready."""
     from ui.main_window import MainWindow
 
     w = MainWindow(services)
@@ -81,6 +81,12 @@ def window(qtbot, services: Services):  # type: ignore[no-untyped-def]
     with qtbot.waitSignal(services.engine_state, timeout=ENGINE_TIMEOUT_MS,
                           check_params_cb=lambda state, _m: state == "ready"):
         w.start()
+    return w
+
+
+@pytest.fixture
+def window(qtbot, services: Services):  # type: ignore[no-untyped-def]
+    w = open_window(qtbot, services)
     yield w
     w.close()
 

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QToolButton, QToolTip
 
 from core.answer import ABSTAIN_TEXT, AnswerEvent
 from desktop.services import Services, result_from_message
-from tests.ui.conftest import ENGINE_TIMEOUT_MS
+from tests.ui.conftest import open_window
 from tests.ui.helpers import all_ready, drop, row_for
 from tests.ui.scripted import Script, ScriptedEngine, answer, cite, sentences
 from ui.answer_render import UNSUPPORTED_TIP
@@ -30,8 +30,6 @@ class Scripts:
 
 @pytest.fixture
 def scripted(qtbot, data_dir: Path, docs: Path) -> Iterator[tuple[Any, ScriptedEngine, Scripts]]:  # type: ignore[no-untyped-def]
-    from ui.main_window import MainWindow
-
     scripts = Scripts()
     engines: list[ScriptedEngine] = []
 
@@ -40,12 +38,7 @@ def scripted(qtbot, data_dir: Path, docs: Path) -> Iterator[tuple[Any, ScriptedE
         return engines[-1]
 
     services = Services(data_dir, engine_factory=factory)
-    w = MainWindow(services)
-    qtbot.addWidget(w)
-    w.show()
-    with qtbot.waitSignal(services.engine_state, timeout=ENGINE_TIMEOUT_MS,
-                          check_params_cb=lambda state, _m: state == "ready"):
-        w.start()
+    w = open_window(qtbot, services)
     drop(w, sorted(docs.iterdir()))
     qtbot.waitUntil(lambda: all_ready(w, ["solar.md", "tea.md", "volcano.md"]), timeout=120_000)
     yield w, engines[0], scripts
