@@ -19,15 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
+from core.answer.citations import parse_markers  # the one citation grammar, shared with the engine
+from core.answer.types import ABSTAIN_TEXT
 from core.errors import FootnoteError, LibraryLockedError
 from core.events import IngestEvent
 from core.settings import Settings
 from desktop.workers import Worker, WorkerPool, emit
-
-try:  # the one citation grammar, shared with the engine (core.answer once it lands)
-    from core.answer.citations import parse_markers
-except ImportError:  # pragma: no cover - the answer package not there yet
-    from core.answering import parse_markers  # type: ignore[no-redef]
 
 if TYPE_CHECKING:
     from core.engine import Engine
@@ -38,7 +35,7 @@ LOG_FILE = "footnote.log"
 OPEN_TIMEOUT_S = 120.0
 
 __all__ = [
-    "AboutInfo", "AnswerJob", "AnswerResult", "CitationView", "DocumentView", "DownloadView", "ImportJob",
+    "ABSTAIN_TEXT", "AboutInfo", "AnswerJob", "AnswerResult", "CitationView", "DocumentView", "DownloadView", "ImportJob",
     "ImportSummary", "IngestEvent", "KeyInfo", "ModelJob", "ModelStatus", "ModelView", "SentenceView", "Services",
     "Settings", "parse_markers", "result_from_answer", "result_from_message", "user_message",
 ]
@@ -60,15 +57,6 @@ def _gpu_offload() -> bool | None:
     except ImportError:
         return None
     return bool(llama_cpp.llama_supports_gpu_offload())
-
-
-def _local_llama_class() -> Any:
-    """The local generator: ``core.answer.llama_local`` once the answer package lands, else the old module."""
-    try:
-        from core.answer.llama_local import LocalLlama
-    except ImportError:
-        from core.generation import LocalLlama  # type: ignore[no-redef]
-    return LocalLlama
 
 
 def _named(name: str, message: str) -> str:
@@ -593,7 +581,9 @@ class Services(QObject):
             # happening, not in the middle of an import when the first question comes.
             if engine.settings.backend != "openai" and self._engine_factory is None:
                 try:
-                    _local_llama_class()(engine.settings).load()
+                    from core.answer.llama_local import LocalLlama
+
+                    LocalLlama(engine.settings).load()
                     _ = engine.answerer  # opens the answer cache and conversation store
                 except Exception as exc:  # noqa: BLE001 - the answer path reports it properly later
                     log.info("local model preload skipped error=%s", exc)

@@ -3,7 +3,11 @@
     xvfb-run -a .venv/bin/python tests/screenshots.py
 
 Saves tests/artifacts/empty.png, importing.png and answer.png: the empty state, an import in
-progress (with a failed item), and an answer with citations and the source viewer open.
+progress (with a failed item), and an answer with citations and the source viewer open; then
+grounded.png (an answer with a sentence no passage supports, and an abstention with its
+suggestions, the chat scoped to one document, a suggestion open in the viewer; drawn from records
+built on real search hits, so the picture does not depend on sampling), models.png (the model
+manager) and about.png.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -93,10 +98,61 @@ def main() -> int:
     settle(1.0)
     w.grab().save(str(ART / "answer.png"))
     print("answer:", answer.text)
+    grounded(w, services)
+    w.open_models()
+    mgr = w.model_manager
+    assert mgr is not None
+    mgr.resize(1000, 500)
+    wait(lambda: bool(mgr.models), 60, "the model list")
+    mgr.select(next(m.id for m in mgr.models if m.source == "catalog"))
+    settle()
+    mgr.grab().save(str(ART / "models.png"))
+    mgr.close()
+    w.show_about()
+    wait(lambda: w.about_dialog is not None and w.about_dialog.isVisible(), 30, "the About dialog")
+    settle()
+    assert w.about_dialog is not None
+    w.about_dialog.grab().save(str(ART / "about.png"))
+    w.about_dialog.close()
     print("saved:", ", ".join(str(p) for p in sorted(ART.glob("*.png"))))
     w.close()
     app.quit()
     return 0
+
+
+def grounded(w: Any, services: Any) -> None:
+    """An answer with an unsupported sentence and an abstention with suggestions, in a new chat."""
+    from desktop.services import AnswerResult, SentenceView, citation_from
+
+    engine = services._engine
+    solar = next(h for h in engine.search("first silicon solar cell Bell Labs", top_k=5) if "solar" in h.source)
+    tea = next(h for h in engine.search("green tea Camellia sinensis", top_k=5) if "tea" in h.source)
+    w.new_conversation()
+    docs = {d.source: d for d in w.library.model.documents()}
+    solar_doc = next(d for s, d in docs.items() if s.endswith("solar-power.md"))
+    w.chat.set_scope([(solar_doc.id, solar_doc.title)])
+    w.chat.add_user("Who built the first practical silicon solar cell, and what powered it?")
+    text = ("The first practical silicon solar cell was built at Bell Labs in 1954 by Daryl Chapin, Calvin Fuller "
+            "and Gerald Pearson [1]. It was powered by a small steam engine.")
+    cut = text.index("It was")
+    a = w.chat.add_answer()
+    a.set_scope([solar_doc.title])
+    a.finish(AnswerResult(text, [citation_from(solar, 1)], "local", sentences=[
+        SentenceView(text[:cut].strip(), 0, cut - 1, (1,), True),
+        SentenceView(text[cut:], cut, len(text), (), False)], model="Qwen2.5-Coder-1.5B-Instruct (Q4_K_M)"))
+    w.chat.clear_scope()
+    w.chat.add_user("How much caffeine is in a cup of green tea?")
+    b = w.chat.add_answer()
+    b.finish(AnswerResult("I couldn't find this in your documents.", [], "local", abstained=True,
+                          suggestions=[citation_from(tea, 0), citation_from(solar, 0)]))
+    w.chat.current = None
+    b.suggestions_label.linkActivated.emit("suggest:0")
+    w.chat.set_scope([(solar_doc.id, solar_doc.title)])
+    settle(1.0)
+    w.chat._follow = False  # show the first answer from its top
+    w.chat.scroll_area.verticalScrollBar().setValue(0)
+    settle(0.3)
+    w.grab().save(str(ART / "grounded.png"))
 
 
 if __name__ == "__main__":

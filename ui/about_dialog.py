@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTextBrowser, QVBoxLayout, QWidget
 
 from desktop.services import AboutInfo
 
@@ -27,9 +27,10 @@ class AboutDialog(QDialog):
         body.setWordWrap(True)
         heading = QLabel("Model licences")
         heading.setObjectName("paneTitle")
-        self.licences = QPlainTextEdit(info.licences)
+        self.licences = QTextBrowser()
         self.licences.setObjectName("licences")
-        self.licences.setReadOnly(True)
+        self.licences.setOpenExternalLinks(True)
+        self.licences.setMarkdown(info.licences)  # LICENSES.md: hard-wrapped markdown, re-flowed here
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.close)
         layout = QVBoxLayout(self)
@@ -38,4 +39,4 @@ class AboutDialog(QDialog):
         layout.addWidget(heading)
         layout.addWidget(self.licences, 1)
         layout.addWidget(buttons)
-        self.resize(620, 480)
+        self.resize(720, 560)

@@ -124,5 +124,5 @@ def render_answer(text: str, sentences: Iterable[SentenceView] = (), cited: set[
 
 def plain_snippet(text: str, limit: int = 160) -> str:
     """A one-line preview of a passage (headings folded into the text)."""
-    flat = " ".join(re.sub(r"(?m)^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", r"\1 —", text).split())
+    flat = " ".join(re.sub(r"(?m)^[ \t]{0,3}#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$", r"\1 —", text).split())
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"

@@ -16,7 +16,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QCursor, QPalette
 from PySide6.QtWidgets import QFrame, QLabel, QProgressBar, QSizePolicy, QToolTip, QVBoxLayout, QWidget
 
-from desktop.services import AnswerResult, CitationView
+from desktop.services import ABSTAIN_TEXT, AnswerResult, CitationView
 from desktop.workers import emit
 from ui.answer_render import UNSUPPORTED_HREF, UNSUPPORTED_TIP, Colours, render_answer
 from ui.answer_render import plain_snippet as snippet
@@ -220,7 +220,8 @@ class AnswerWidget(QFrame):
         self.abstain_title.setText(REFUSED_TITLE if result.refused and not result.abstained else ABSTAIN_TITLE)
         body = result.text.strip()
         self.abstain_text.setText(body)
-        self.abstain_text.setVisible(bool(body) and body.rstrip(".") != self.abstain_title.text())
+        # The engine's standard sentence says what the title already says; the model's own words do not.
+        self.abstain_text.setVisible(bool(body) and body != ABSTAIN_TEXT)
         items = []
         for i, c in enumerate(self.suggestions):
             where = source_line(c)

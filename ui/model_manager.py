@@ -71,6 +71,15 @@ def status_of(m: ModelView) -> str:
     return "Not installed"
 
 
+def details_of(m: ModelView) -> str:
+    """The selected model in full: the table elides its "when to pick it"."""
+    facts = [human_bytes(m.size_bytes) if m.size_bytes else "", f"needs about {m.ram_gb:.1f} GB of RAM"
+             if m.ram_gb else "", f"{m.context:,} tokens of context" if m.context else "", m.licence]
+    head = f"{m.name}: " + " · ".join(f for f in facts if f)
+    where = m.path or (f"downloads as {m.file}" if m.file and not m.installed else "")
+    return "\n".join(p for p in (head, m.pick_when, where) if p)
+
+
 class ModelManager(QDialog):
     def __init__(self, services: Services, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -99,6 +108,11 @@ class ModelManager(QDialog):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._update_buttons)
+        self.details = QLabel()
+        self.details.setObjectName("modelDetails")
+        self.details.setWordWrap(True)
+        self.details.setTextFormat(Qt.TextFormat.PlainText)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         self.progress = QProgressBar()
         self.progress.setObjectName("downloadProgress")
@@ -142,6 +156,7 @@ class ModelManager(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
         layout.addWidget(self.table, 1)
+        layout.addWidget(self.details)
         layout.addWidget(self.progress_row)
         layout.addWidget(self.line)
         layout.addLayout(buttons)
@@ -200,6 +215,7 @@ class ModelManager(QDialog):
 
     def _update_buttons(self) -> None:
         m = self.selected()
+        self.details.setText(details_of(m) if m is not None else "")
         downloading = self.job is not None and not self.job.is_finished
         self.install_button.setEnabled(m is not None and not m.installed and m.source == "catalog"
                                        and not downloading)

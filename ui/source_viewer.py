@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import logging
+import re
 from pathlib import Path
 from urllib.parse import quote
 
@@ -112,7 +113,10 @@ class SourceViewer(QWidget):
         bg = "#5a4a12" if dark else "#fff1a8"
         fg = pal.color(QPalette.ColorRole.Text).name()
         def para(text: str) -> str:
-            return html.escape(text).replace("\n\n", "<br><br>").replace("\n", " ")
+            # Markdown headings in a passage read as bold lines, not as "# Title".
+            text = html.escape(text)
+            text = re.sub(r"(?m)^[ \t]{0,3}#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$", r"<b>\1</b>", text)
+            return text.replace("\n\n", "<br><br>").replace("\n", " ")
 
         body = para(c.text)
         self.text.setHtml(
