@@ -26,6 +26,7 @@ from core.errors import ModelError
 log = logging.getLogger(__name__)
 
 _PROGRESS_EVERY_S = 0.1
+MIN_RATE = 1024  # bytes/s: slower than this over a whole window (4 x timeout) is a stalled download
 
 
 class DownloadCancelled(ModelError):
@@ -48,14 +49,26 @@ def _mb(n: int) -> str:
 
 
 class _Meter:
-    """Speed over the bytes fetched in this attempt (not the resumed ones), reported at most every 0.1 s."""
+    """Speed over the bytes fetched in this attempt (not the resumed ones), reported at most every
+    0.1 s; ``too_slow`` is true when a whole window passed at less than ``MIN_RATE`` (a server that
+    trickles a few bytes just often enough never trips the read timeout)."""
 
-    def __init__(self, progress: ProgressFn | None, start_bytes: int, total: int) -> None:
+    def __init__(self, progress: ProgressFn | None, start_bytes: int, total: int, window_s: float) -> None:
         self.progress = progress
         self.start_bytes = start_bytes
         self.total = total
         self.t0 = time.monotonic()
         self.last = 0.0
+        self.window_s = window_s
+        self.window = (self.t0, start_bytes)
+
+    def too_slow(self, done: int) -> bool:
+        now = time.monotonic()
+        t, at = self.window
+        if now - t < self.window_s:
+            return False
+        self.window = (now, done)
+        return (done - at) / (now - t) < MIN_RATE
 
     def report(self, done: int, final: bool = False) -> None:
         if self.progress is None:
@@ -136,7 +149,7 @@ def download_model_file(
                     if size is not None and total != size:
                         raise ModelError(f"{label}: the server offers {_mb(total)}, expected {_mb(size)}; "
                                          "the catalog entry or the URL is wrong")
-                meter = _Meter(progress, have, total)
+                meter = _Meter(progress, have, total, window_s=4 * timeout)
                 with part.open("ab" if have else "wb") as fh:
                     for block in resp.iter_bytes():
                         if cancel is not None and cancel.is_set():
@@ -148,6 +161,9 @@ def download_model_file(
                             part.unlink(missing_ok=True)
                             raise ModelError(f"{label}: the server sent more than the expected {_mb(size)}")
                         meter.report(have)
+                        if meter.too_slow(have):
+                            raise ModelError(f"{label}: the server is too slow (under {MIN_RATE // 1024} KB/s for "
+                                             f"{4 * timeout:g} s, {_mb(have)} so far); {resume_hint}")
                 meter.report(have, final=True)
         except httpx.TimeoutException:
             raise ModelError(f"{label}: the server sent nothing for {timeout:g} s ({_mb(have)} so far); "

@@ -311,6 +311,16 @@ def test_a_stalled_server_times_out_with_a_clear_error(
     assert not (_llm_dir(data) / "tiny.gguf").exists()
 
 
+def test_a_trickling_server_is_stopped_too(
+        tmp_path: Path, served: tuple[bytes, dict[str, Any]], http_server: HttpServer) -> None:
+    payload, _ = served
+    data = tmp_path / "data"
+    http_server.route_file("/m/tiny.gguf", payload, chunk_size=100, chunk_delay=0.1)  # 1 kB/s, never silent
+    with pytest.raises(ModelError, match=r"the server is too slow \(under 1 KB/s for 2 s, .*run the install again"):
+        install_model(data, "tiny", timeout=0.5)
+    assert 0 < (_llm_dir(data) / "tiny.gguf.part").stat().st_size < len(payload)
+
+
 def test_cancel_keeps_the_part_and_no_final_file(
         tmp_path: Path, served: tuple[bytes, dict[str, Any]], http_server: HttpServer) -> None:
     payload, _ = served
