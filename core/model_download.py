@@ -124,7 +124,8 @@ def download_model_file(
         h, have = hashlib.sha256(), 0
     resume_hint = "run the install again to resume"
     for attempt in range(2):
-        headers = {"Range": f"bytes={have}-"} if have else {}
+        # identity: a compressed body would make Content-Length and Range count other bytes
+        headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={have}-"} if have else {})}
         total = size or 0
         try:
             with httpx.stream("GET", url, headers=headers, timeout=httpx.Timeout(timeout),
