@@ -109,6 +109,12 @@ def _run(stage: list[str], timings: dict[str, float | None], info: dict[str, Any
     if not sample.is_file():
         raise SelfTestFailure(f"{sample}: the bundled sample document is missing")
 
+    stage[0] = "licences"
+    from core.modelstore import licences_text
+
+    if "Apache License" not in licences_text():  # the About dialog shows this file; it must ship
+        raise SelfTestFailure("licences: models/LICENSES.md lacks the Apache-2.0 text")
+
     stage[0] = "keyring"
     info["keyring"] = _keyring_check()
     if os.environ.get("FOOTNOTE_SELFTEST_ONLY", "").strip().lower() == "keyring":
