@@ -198,7 +198,7 @@ def result_from_message(message: Any) -> AnswerResult:
         "abstained": getattr(message, "abstained", False),
         "stop_reason": getattr(message, "stop_reason", None),
         "suggestions": getattr(message, "suggestions", None) or [],
-        "model": getattr(message, "model", ""),
+        "model": (getattr(message, "meta", None) or {}).get("model", ""),
     })
     return dataclasses.replace(base, sentences=sentences, stopped=bool(base.stop_reason))
 

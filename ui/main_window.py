@@ -7,6 +7,7 @@ engine imports, embeds or generates.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -534,7 +535,8 @@ class MainWindow(QMainWindow):
             title, msgs = result
             self.chat.clear(title or "Untitled")
             for m in msgs:
-                self.chat.add_history(m.role, m.content, result_from_message(m) if m.role != "user" else None)
+                self.chat.add_history(m.role, m.content,
+                                      self._named_model(result_from_message(m)) if m.role != "user" else None)
 
         self.services.run(fetch, show, messages.error, what="Opening the conversation")
 
@@ -592,8 +594,15 @@ class MainWindow(QMainWindow):
         self.set_busy("Answering…")
         emit(self.answer_started, job)
 
+    def _named_model(self, result: AnswerResult) -> AnswerResult:
+        """The engine names a local model by its file; the window uses the name the status bar shows."""
+        st = self.model_status
+        if st is not None and st.path and result.model == Path(st.path).name.removesuffix(".gguf"):
+            return dataclasses.replace(result, model=st.name)
+        return result
+
     def _answer_done(self, widget: AnswerWidget, result: AnswerResult) -> None:
-        widget.finish(result)
+        widget.finish(self._named_model(result))
         self.chat.set_generating(False)
         self.set_busy(None)
         if result.stopped:

@@ -56,6 +56,7 @@ def test_ask_streams_tokens_cites_and_opens_the_source(qtbot, real_default_model
     if "[1]" in result.text:
         assert "cite:1" in answer.label.text()  # the inline marker is a link too
     assert not w.chat.stop_button.isVisible()
+    assert answer.meta.text() == f"Answered by {w.model_status.name}", "the name the status bar shows"
 
     # Click [1]: the viewer shows that very chunk, highlighted, with title and section.
     answer.sources.linkActivated.emit("cite:1")
