@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from core.settings import Settings
-from tests.ui.helpers import all_ready, drop
+from tests.ui.helpers import all_ready, drop, row_for
 from ui import answer_render, conversation_list, source_viewer
 
 ANSWER_TIMEOUT_MS = 180_000
@@ -159,3 +159,22 @@ def test_markers_link_only_cited_numbers() -> None:
     assert "[link](http://x)" in html
     streaming = answer_render.render_answer("Built in 1954 [1].", cited=None)
     assert "[1]" in streaming and "cite:" not in streaming, "nothing is a link while streaming"
+
+
+def test_a_scoped_question_cites_only_the_selected_document(qtbot, library_window) -> None:
+    """Through the real engine: with tea.md selected, even a question about the solar cell cites
+    nothing outside tea.md (it abstains, or cites tea.md)."""
+    w = library_window
+    tea = row_for(w, "tea.md")
+    assert tea is not None
+    w.library.select_source(tea.source)
+    qtbot.keyClick(w, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert w.chat.scope_ids() == [tea.id] and w.chat.scope_chip.isVisible()
+    job = ask(qtbot, w, "When was the first practical silicon solar cell built?")
+    assert job.document_ids == [tea.id]
+    with qtbot.waitSignal(job.done, timeout=ANSWER_TIMEOUT_MS) as done:
+        pass
+    result = done.args[0]
+    assert result.scope == [tea.id]
+    assert all(c.document_id == tea.id for c in [*result.citations, *result.suggestions])
+    assert "Green tea" in w.chat.answers[-1].scope_line.text()
