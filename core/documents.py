@@ -61,3 +61,16 @@ class Document:
 def document_id_for(source: str) -> str:
     """Documents are keyed by source: re-importing the same path or URL updates one record."""
     return uuid.uuid5(_NS, source).hex[:16]
+
+
+_PLACEHOLDER_TITLES = frozenset({"untitled", "untitled document", "document", "microsoft word", "title", "slide 1"})
+
+
+def display_title(title: str, source: str) -> str:
+    """A title fit to show or to put in a prompt: a placeholder ("Untitled", "Microsoft Word") or
+    an empty title gives way to the file or page name."""
+    clean = " ".join(title.split())
+    if clean and clean.casefold() not in _PLACEHOLDER_TITLES:
+        return clean
+    name = source.rstrip("/").rsplit("/", 1)[-1]
+    return name or source

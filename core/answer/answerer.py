@@ -48,7 +48,7 @@ from core.answer.streaming import Pumped, pump
 from core.answer.summary import Summarizer
 from core.answer.types import ABSTAIN_TEXT, Answer, AnswerEvent, AnswerStream, Sentence
 from core.conversations import ConversationStore
-from core.documents import Document
+from core.documents import Document, display_title
 from core.errors import FootnoteError
 from core.retrieval import SearchHit
 from core.settings import Settings
@@ -405,7 +405,7 @@ class _Run:
             yield AnswerEvent("retrieved")
             yield AnswerEvent("done", answer=self.abstain([], "none"))
             return
-        title = docs[0].title if len(docs) == 1 else f"{len(docs)} selected documents"
+        title = display_title(docs[0].title, docs[0].source) if len(docs) == 1 else f"{len(docs)} selected documents"
         fast: Generator | None = None
         if isinstance(gen, LocalLlama) and len(passages) > 8:
             from core.modelstore import fast_llm_path
@@ -437,3 +437,4 @@ class _Run:
                      stopped=result.stop_reason in ("user", "repetition"), stop_reason=result.stop_reason,
                      sentences=g.sentences, mode="summary", model=gen.model_name())
         yield AnswerEvent("done", answer=ans)
+

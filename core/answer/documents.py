@@ -21,6 +21,9 @@ _REQUEST = re.compile(
     r"what\s+does\s+(?:this|that|it|the\s+\w+)\s+(?:\w+\s+)?(?:say|cover|discuss|describe)\s*\??$)",
     re.IGNORECASE,
 )
+#: A question for one fact ("who summarized the findings?") is not a request for a summary.
+_FACT = re.compile(r"^\s*(?:who|whom|whose|when|where|which|why|how\s+(?:many|much|long|old|deep|far|big|often))\b",
+                   re.IGNORECASE)
 _FILLER = frozenset(
     "summarize summarise summarizing summarising summary sum up recap overview tldr tl dr gist outline synopsis "
     "main key important central points point ideas idea topics topic themes theme findings finding takeaways "
@@ -32,7 +35,7 @@ _FILLER = frozenset(
 
 def is_document_request(question: str) -> bool:
     """Does the question ask about a whole document rather than a fact in it?"""
-    return _REQUEST.search(question) is not None
+    return _REQUEST.search(question) is not None and _FACT.search(question) is None
 
 
 def _words(text: str) -> set[str]:

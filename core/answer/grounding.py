@@ -129,7 +129,7 @@ def support(sentence: str, passage: str, question: str = "") -> float:
 
 def _place_markers(body: str, numbers: Sequence[int]) -> str:
     """``body`` without markers, then the given ones before its final punctuation."""
-    plain = _MARKERS.sub("", body).rstrip()
+    plain = _MARKERS.sub("", body).strip()
     if not numbers:
         return plain
     marks = "".join(f"[{n}]" for n in numbers)
@@ -177,10 +177,15 @@ def ground(answer: str, passages: Sequence[str], question: str = "", threshold: 
         start = len(out)
         out += text
         sentences.append(Sentence(text, start, len(out), list(numbers), supported))
-    out += answer[cursor:].rstrip() if cursor < len(answer) and answer[cursor:].strip() else ""
+    final = out.rstrip()
+    lead = len(final) - len(final.lstrip())
+    if lead:  # offsets must point into the text as returned
+        final = final[lead:]
+        sentences = [Sentence(st.text, max(0, st.start - lead), st.end - lead, st.citations, st.supported)
+                     for st in sentences]
     cited_all = sorted({n for st in sentences for n in st.citations})
     only_not_found = not_found > 0 and substantive == 0
-    return Grounded(out.strip(), sentences, cited_all, only_not_found)
+    return Grounded(final, sentences, cited_all, only_not_found)
 
 
 def remark(grounded: Grounded, numbers: Sequence[Sequence[int]]) -> Grounded:

@@ -375,9 +375,8 @@ class LocalLlama:
             stats = StreamStats()
             if not self._eval_prompt(loaded, tokens, cancel, None, stats):
                 return None
-            import numpy as np
-
             import llama_cpp
+            import numpy as np
 
             # The last evaluated token's logits, straight from the context (the library keeps a
             # copy only with logits_all, which costs memory and speed).

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.answer.generator import ChatMessage, GenerationError, Generator
+from core.documents import display_title
 from core.retrieval import SearchHit
 from core.settings import Settings
 
@@ -56,7 +57,7 @@ class Prompt:
 
 
 def source_block(n: int, hit: SearchHit) -> str:
-    head = hit.title or hit.source
+    head = display_title(hit.title, hit.source)
     if hit.section and hit.section != hit.title:
         head += f" — {hit.section}"
     if hit.page is not None:

@@ -35,26 +35,24 @@ class SummaryPlan:
 
     passages: list[SearchHit]
     groups: list[list[SearchHit]]
-
-    @property
-    def map_reduce(self) -> bool:
-        return len(self.groups) > 1
+    map_reduce: bool
 
 
-def plan(gen: Generator, passages: Sequence[SearchHit], settings: Settings) -> SummaryPlan:
+def plan(gen: Generator, passages: Sequence[SearchHit], fast: Generator | None = None) -> SummaryPlan:
     budget = gen.context_size() - SUMMARY_TOKENS - TEMPLATE_OVERHEAD - 200
     costs = [gen.count_tokens(source_block(i + 1, h)) + 2 for i, h in enumerate(passages)]
     if sum(costs) <= budget:
-        return SummaryPlan(list(passages), [list(passages)])
+        return SummaryPlan(list(passages), [list(passages)], False)
+    group_budget = min(MAP_GROUP_TOKENS, (fast or gen).context_size() - MAP_TOKENS - TEMPLATE_OVERHEAD - 120)
     groups: list[list[SearchHit]] = [[]]
     used = 0
     for hit, cost in zip(passages, costs):
-        if groups[-1] and used + cost > MAP_GROUP_TOKENS:
+        if groups[-1] and used + cost > group_budget:
             groups.append([])
             used = 0
         groups[-1].append(hit)
         used += cost
-    return SummaryPlan(list(passages), groups)
+    return SummaryPlan(list(passages), groups, True)
 
 
 def map_parts(
@@ -114,7 +112,7 @@ class Summarizer:
         self.sources: list[SearchHit] = []
 
     def stream(self) -> Iterator[str]:
-        self.plan = plan(self.gen, self.passages, self.settings)
+        self.plan = plan(self.gen, self.passages, self.fast)
         if self.plan.map_reduce:
             self.sources = map_parts(self.fast or self.gen, self.title, self.plan.groups, self.cancel, self.status)
         else:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from core.answer.answerer import Answerer
 from core.answer.citations import parse_markers, strip_invalid_markers
 from core.answer.generator import StreamStats
 from core.answer.grounding import ground, is_not_found, split_sentences, support
@@ -372,3 +370,17 @@ def test_scoped_question_only_cites_the_selected_documents(open_engine: Callable
     unscoped = engine.answerer.ask(ON_TOPIC)
     unscoped.result()
     assert any(h.document_id != tea.id for h in unscoped.sources)
+
+
+def test_sentence_offsets_point_into_the_returned_text() -> None:
+    answer = "\n  Green tea originated in China [1].\n Bell Labs built the first practical silicon solar cell [2].  "
+    g = ground(answer, [TEA, SOLAR], "Tell me about tea and solar cells")
+    assert g.text == g.text.strip()
+    for s in g.sentences:
+        assert g.text[s.start:s.end] == s.text
+
+
+def test_a_leading_marker_does_not_shift_the_sentences() -> None:
+    g = ground("[1] Green tea originated in China. Bell Labs built the first silicon solar cell [2].", [TEA, SOLAR])
+    assert g.text == "Green tea originated in China [1]. Bell Labs built the first silicon solar cell [2]."
+    assert [g.text[s.start:s.end] for s in g.sentences] == [s.text for s in g.sentences]
