@@ -91,6 +91,9 @@ def ask(engine: Engine, q: str) -> dict[str, Any]:
         return {"question": q, "error": stream.error}
     out = ans.as_json()
     out["all_cited_text"] = [c.text for c in ans.citations]
+    t = ans.timings
+    sys.stderr.write(f"{'ABSTAIN' if ans.abstained else 'answer '} p_yes={ans.answerable} "
+                     f"total={t.get('total_ms')} ms | {q[:60]} -> {ans.answer[:80]!r}\n")
     return out
 
 
@@ -219,8 +222,8 @@ def main() -> None:
                                             "abstention": common(rows)["abstained"]}
             engine.close()
     all_rows = [r for r in raw if "error" not in r]
-    out["all"] = {**common(all_rows), "runaway_answers": sum(r.get("stop_reason") in ("length",) and
-                                                             bool(r.get("unsupported")) for r in all_rows)}
+    # Counted strictly: any answer that reached max_answer_tokens counts as a runaway.
+    out["all"] = {**common(all_rows), "runaway_answers": sum(r.get("stop_reason") == "length" for r in all_rows)}
     out["seconds"] = round(time.perf_counter() - t_all, 1)
     if args.raw:
         Path(args.raw).write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in raw) + "\n", encoding="utf-8")
