@@ -19,6 +19,7 @@ class DropOverlay(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_NoSystemBackground)
         self.text = "Drop to add to your library"
         self.detail = ""
+        self.hint = "imported in the background; keep chatting"
         self.hide()
         self._host = parent
         parent.installEventFilter(self)
@@ -28,7 +29,10 @@ class DropOverlay(QWidget):
             self.setGeometry(self._host.rect())
         return False
 
-    def show_for(self, count: int, folders: int) -> None:
+    def show_for(self, count: int, folders: int, models: bool = False) -> None:
+        """``models``: every item is a GGUF file, which is offered as the model, never imported."""
+        self.text = "Drop to use as the model that answers" if models else "Drop to add to your library"
+        self.hint = "you are asked first" if models else "imported in the background; keep chatting"
         parts = []
         files = count - folders
         if files:
@@ -66,5 +70,5 @@ class DropOverlay(QWidget):
         small.setPointSizeF(small.pointSizeF() * 1.15)
         p.setFont(small)
         p.drawText(r.adjusted(0, 40, 0, 40), Qt.AlignmentFlag.AlignCenter,
-                   (f"{self.detail} · " if self.detail else "") + "imported in the background; keep chatting")
+                   (f"{self.detail} · " if self.detail else "") + self.hint)
         p.end()

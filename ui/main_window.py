@@ -472,7 +472,8 @@ class MainWindow(QMainWindow):
         paths = dropped_paths(event.mimeData().urls()) if event.mimeData().hasUrls() else []
         if paths:
             event.acceptProposedAction()
-            self.overlay.show_for(len(paths), sum(1 for p in paths if Path(p).is_dir()))
+            self.overlay.show_for(len(paths), sum(1 for p in paths if Path(p).is_dir()),
+                                  models=all(is_model_file(p) for p in paths))
         else:
             event.ignore()
 

@@ -206,6 +206,7 @@ def test_dropping_a_gguf_offers_to_use_it_as_the_model(qtbot, window, tmp_path, 
     monkeypatch.setattr(main_window_module.UseDroppedModel, "ask",
                         classmethod(lambda cls, parent, name: asked.append(name) or answer[0]))
     drop(window, [mine])
+    assert window.overlay.text == "Drop to use as the model that answers"
     qtbot.waitUntil(lambda: asked == ["dropped.gguf"], timeout=TIMEOUT_MS)
     assert not window.services.jobs and not rows(window), "a model file is never imported as a document"
     assert Settings.load(window.services.data_dir).model_path == ""
