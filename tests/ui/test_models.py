@@ -230,9 +230,12 @@ def test_about_shows_the_version_and_the_model_licences(qtbot, window) -> None:
     dlg.close()
 
 
-def test_the_settings_dialog_opens_the_model_manager(qtbot, data_dir: Path) -> None:
+def test_the_settings_dialog_opens_the_model_manager(qtbot, data_dir: Path, tmp_path: Path, monkeypatch) -> None:
     from ui.settings_dialog import SettingsDialog
 
+    mine = tmp_path / "chosen.gguf"
+    shutil.copyfile(_smollm2(), mine)
+    monkeypatch.setattr(model_manager.ChooseGguf, "ask", classmethod(lambda cls, parent: str(mine)))
     services = Services(data_dir)
     try:
         dlg = SettingsDialog(services)
@@ -243,6 +246,14 @@ def test_the_settings_dialog_opens_the_model_manager(qtbot, data_dir: Path) -> N
         qtbot.waitUntil(lambda: bool(mgr.models), timeout=TIMEOUT_MS)
         default = next(m for m in mgr.models if m.default)
         assert default.in_use and model_manager.status_of(default) == "In use"
+        # A model chosen in the manager is what the settings dialog then saves, not the one it opened with.
+        click(qtbot, mgr.add_button)
+        qtbot.waitUntil(lambda: mgr.selected() is not None and mgr.selected().source == "local",  # type: ignore[union-attr]
+                        timeout=TIMEOUT_MS)
+        click(qtbot, mgr.use_button)
+        qtbot.waitUntil(lambda: dlg.model_path.text() == str(mine.resolve()), timeout=TIMEOUT_MS)
+        assert dlg.custom.isChecked()
         mgr.close()
+        assert dlg.collect().model_path == str(mine.resolve())
     finally:
         assert services.shutdown(10.0)
