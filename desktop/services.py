@@ -3,7 +3,9 @@
 Widgets never import FastEmbed, Qdrant or llama-cpp, and never call the engine on the GUI thread.
 They call ``Services``; every engine call runs in a worker (``desktop.workers``) and comes back as
 a signal or a callback on the GUI thread. The engine itself is opened in a worker too, so the
-window appears before any model or index is touched.
+window appears before any model or index is touched. The records widgets see live in
+``desktop.views`` and the per-task jobs in ``desktop.jobs``; both are re-exported here, so a widget
+imports from one place.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,24 @@ from core.answer.types import ABSTAIN_TEXT
 from core.errors import FootnoteError, LibraryLockedError
 from core.events import IngestEvent
 from core.settings import Settings
+from desktop.jobs import AnswerJob, ImportJob, ModelJob
+from desktop.views import (
+    AboutInfo,
+    AnswerResult,
+    CitationView,
+    DocumentView,
+    DownloadView,
+    ImportSummary,
+    KeyInfo,
+    ModelStatus,
+    ModelView,
+    SentenceView,
+    citation_from,
+    human_bytes,
+    human_duration,
+    result_from_answer,
+    result_from_message,
+)
 from desktop.workers import Worker, WorkerPool, emit
 
 if TYPE_CHECKING:
@@ -35,9 +54,10 @@ LOG_FILE = "footnote.log"
 OPEN_TIMEOUT_S = 120.0
 
 __all__ = [
-    "ABSTAIN_TEXT", "AboutInfo", "AnswerJob", "AnswerResult", "CitationView", "DocumentView", "DownloadView", "ImportJob",
-    "ImportSummary", "IngestEvent", "KeyInfo", "ModelJob", "ModelStatus", "ModelView", "SentenceView", "Services",
-    "Settings", "parse_markers", "result_from_answer", "result_from_message", "user_message",
+    "ABSTAIN_TEXT", "AboutInfo", "AnswerJob", "AnswerResult", "CitationView", "DocumentView", "DownloadView",
+    "ImportJob", "ImportSummary", "IngestEvent", "KeyInfo", "ModelJob", "ModelStatus", "ModelView", "SentenceView",
+    "Services", "Settings", "citation_from", "human_bytes", "human_duration", "parse_markers", "result_from_answer",
+    "result_from_message", "user_message",
 ]
 
 
@@ -62,463 +82,6 @@ def _gpu_offload() -> bool | None:
 def _named(name: str, message: str) -> str:
     """Every model failure names the model, once."""
     return message if name and name in message else f"{name}: {message}"
-
-
-# -- plain records the widgets see ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DocumentView:
-    id: str
-    source: str
-    title: str
-    kind: str
-    status: str  # importing | ready | failed
-    chunks: int = 0
-    error: str = ""
-    done: int = 0  # chunks embedded so far, while importing
-    total: int = 0
-
-
-@dataclass(frozen=True)
-class CitationView:
-    """One cited passage: a frozen snapshot from the answer, so it outlives its document."""
-
-    n: int
-    chunk_id: str
-    document_id: str
-    source: str
-    title: str
-    section: str
-    page: int | None
-    text: str
-    start: int = 0
-    end: int = 0
-    before: str = ""  # the document's text just before the passage, when the library still has it
-    after: str = ""
-
-
-@dataclass(frozen=True)
-class SentenceView:
-    """One sentence of a finished answer: offsets into ``AnswerResult.text`` and its support."""
-
-    text: str
-    start: int
-    end: int
-    citations: tuple[int, ...] = ()
-    supported: bool = True
-
-
-@dataclass(frozen=True)
-class AnswerResult:
-    """What the chat draws for a finished answer. ``sentences`` may be empty (old answers): then the
-    whole text counts as one supported block."""
-
-    text: str
-    citations: list[CitationView]
-    backend: str = ""
-    timings: dict[str, Any] = field(default_factory=dict)
-    stopped: bool = False
-    abstained: bool = False
-    refused: bool = False
-    stop_reason: str | None = None  # None | user | repetition | length
-    sentences: list[SentenceView] = field(default_factory=list)
-    suggestions: list[CitationView] = field(default_factory=list)  # an abstention's closest passages
-    scope: list[str] = field(default_factory=list)  # document ids the answer was limited to
-    mode: str = "question"  # question | summary
-    model: str = ""
-
-    @property
-    def unsupported(self) -> list[str]:
-        return [s.text for s in self.sentences if not s.supported]
-
-
-def _getter(obj: Any) -> Callable[..., Any]:
-    """Read a field of an engine record or of its dict form the same way."""
-    def get(key: str, default: Any = None) -> Any:
-        return obj.get(key, default) if isinstance(obj, dict) else getattr(obj, key, default)
-
-    return get
-
-
-def _sentences(items: Any, text: str) -> list[SentenceView]:
-    out: list[SentenceView] = []
-    for s in items or []:
-        g = _getter(s)
-        start, end = int(g("start", 0) or 0), int(g("end", 0) or 0)
-        if not 0 <= start <= end <= len(text):
-            continue  # offsets that do not fit the text would mark the wrong words
-        out.append(SentenceView(str(g("text", "") or text[start:end]), start, end,
-                                tuple(int(n) for n in (g("citations", None) or [])), bool(g("supported", True))))
-    return out
-
-
-def result_from_answer(answer: Any, *, fallback_text: str = "", stopped: bool = False) -> AnswerResult:
-    """An ``core.answer.Answer`` (or anything shaped like it) as the record the chat draws."""
-    g = _getter(answer)
-    text = str(g("answer", None) or fallback_text or "")
-    stop_reason = g("stop_reason", None)
-    return AnswerResult(
-        text=text,
-        citations=[citation_from(c, i) for i, c in enumerate(g("citations", None) or [], start=1)],
-        backend=str(g("backend", "") or ""),
-        timings=dict(g("timings", None) or {}),
-        stopped=bool(g("stopped", False)) or stopped,
-        abstained=bool(g("abstained", False)),
-        refused=bool(g("refused", False)),
-        stop_reason=str(stop_reason) if stop_reason else ("user" if stopped else None),
-        sentences=_sentences(g("sentences", None), text),
-        suggestions=[dataclasses.replace(citation_from(c, i), n=0)
-                     for i, c in enumerate(g("suggestions", None) or [], start=1)],
-        scope=[str(d) for d in (g("scope", None) or [])],
-        mode=str(g("mode", "question") or "question"),
-        model=str(g("model", "") or ""),
-    )
-
-
-def result_from_message(message: Any) -> AnswerResult:
-    """A stored assistant message. It keeps the texts of its unsupported sentences, not their
-    offsets, so they are found again in the text; the rest of the answer counts as supported."""
-    text = str(getattr(message, "content", "") or "")
-    sentences: list[SentenceView] = []
-    at = 0
-    for piece in getattr(message, "unsupported", None) or []:
-        i = text.find(piece, at)
-        if i < 0:
-            i = text.find(piece)
-        if i < 0 or not piece:
-            continue
-        sentences.append(SentenceView(piece, i, i + len(piece), (), False))
-        at = i + len(piece)
-    sentences.sort(key=lambda s: s.start)
-    base = result_from_answer({
-        "answer": text,
-        "citations": getattr(message, "citations", None) or [],
-        "backend": getattr(message, "backend", ""),
-        "abstained": getattr(message, "abstained", False),
-        "stop_reason": getattr(message, "stop_reason", None),
-        "suggestions": getattr(message, "suggestions", None) or [],
-        "model": (getattr(message, "meta", None) or {}).get("model", ""),
-    })
-    return dataclasses.replace(base, sentences=sentences, stopped=bool(base.stop_reason))
-
-
-@dataclass(frozen=True)
-class ModelView:
-    """A row of the model manager."""
-
-    id: str
-    name: str
-    file: str
-    size_bytes: int
-    ram_gb: float
-    licence: str
-    context: int
-    pick_when: str
-    source: str  # bundled | catalog | local
-    installed: bool
-    in_use: bool
-    default: bool
-    path: str = ""
-
-
-@dataclass(frozen=True)
-class ModelStatus:
-    """Which model answers, for the status bar: its name, size, and whether llama.cpp offloads it."""
-
-    name: str
-    size_bytes: int
-    gpu: bool | None  # None: llama-cpp-python is missing
-    path: str = ""
-    backend: str = "local"
-
-    def text(self) -> str:
-        if self.backend == "openai":
-            return f"{self.name} · OpenAI-compatible server"
-        where = "GPU" if self.gpu else "CPU"
-        size = f" · {human_bytes(self.size_bytes)}" if self.size_bytes else ""
-        return f"{self.name}{size} · {where}"
-
-
-@dataclass(frozen=True)
-class DownloadView:
-    done_bytes: int
-    total_bytes: int
-    bytes_per_s: float
-    eta_s: float | None
-
-    def text(self) -> str:
-        total = f" of {human_bytes(self.total_bytes)}" if self.total_bytes else ""
-        speed = f" · {human_bytes(int(self.bytes_per_s))}/s" if self.bytes_per_s else ""
-        left = f" · {human_duration(self.eta_s)} left" if self.eta_s is not None and self.bytes_per_s else ""
-        return f"{human_bytes(self.done_bytes)}{total}{speed}{left}"
-
-
-@dataclass(frozen=True)
-class AboutInfo:
-    version: str
-    licences: str
-    data_dir: str
-
-
-def human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit in ("B", "KB") else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} GB"
-
-
-def human_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "unknown"
-    s = max(0, int(round(seconds)))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {(s % 3600) // 60:02d} min"
-
-
-@dataclass(frozen=True)
-class ImportSummary:
-    imported: int
-    unchanged: int
-    failed: list[str]  # one full message per failed item
-    cancelled: bool
-    seconds: float
-
-    def text(self) -> str:
-        parts = [f"{self.imported} imported"]
-        if self.unchanged:
-            parts.append(f"{self.unchanged} unchanged")
-        if self.failed:
-            parts.append(f"{len(self.failed)} failed")
-        head = "Import cancelled: " if self.cancelled else "Import finished: "
-        return head + ", ".join(parts)
-
-
-@dataclass(frozen=True)
-class KeyInfo:
-    stored: bool
-    backend: str
-    usable_keyring: bool
-    env_present: bool
-    message: str
-
-
-def citation_from(obj: Any, n: int | None = None) -> CitationView:
-    """Accept the answerer's citation records (``core.conversations.Citation``) or a search hit."""
-    g = _getter(obj)
-    return CitationView(
-        n=int(g("n", n or 0) or (n or 0)),
-        chunk_id=str(g("chunk_id", None) or g("point_id", "") or ""),
-        document_id=str(g("document_id", "") or ""),
-        source=str(g("source", "") or ""),
-        title=str(g("title", "") or ""),
-        section=str(g("section", "") or ""),
-        page=g("page", None),
-        text=str(g("text", "") or ""),
-        start=int(g("start", 0) or 0),
-        end=int(g("end", 0) or 0),
-    )
-
-
-# -- jobs -------------------------------------------------------------------------------------
-
-
-class ImportJob(QObject):
-    """One import (a drop, a URL). Aggregates engine events into per-item and per-job progress."""
-
-    event = Signal(object)  # type: ignore[assignment]  # IngestEvent; shadows QObject.event, which nothing calls
-    progress = Signal()
-    finished = Signal(object)  # ImportSummary
-
-    def __init__(self, label: str, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.label = label
-        self.items: dict[str, IngestEvent] = {}
-        self.worker: Worker | None = None
-        self.started_at = time.monotonic()
-        self.is_finished = False
-        self.summary: ImportSummary | None = None
-        self._cancelled = False
-
-    def cancel(self) -> None:
-        self._cancelled = True
-        if self.worker is not None:
-            self.worker.cancel()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancelled
-
-    def chunk_progress(self) -> tuple[int, int]:
-        """(embedded, known total) over the items seen so far."""
-        done = total = 0
-        for ev in self.items.values():
-            if ev.kind in ("embedded", "done", "chunked"):
-                done += ev.done if ev.kind != "chunked" else 0
-                total += ev.total
-        return done, total
-
-    def counts(self) -> tuple[int, int]:
-        """(items finished, items seen)."""
-        finished = sum(1 for ev in self.items.values() if ev.kind in ("done", "skipped", "failed"))
-        return finished, len(self.items)
-
-    def fraction(self) -> float:
-        finished, seen = self.counts()
-        if seen == 0:
-            return 0.0
-        partial = 0.0
-        for ev in self.items.values():
-            if ev.kind in ("embedded", "chunked") and ev.total:
-                partial += (ev.done if ev.kind == "embedded" else 0) / ev.total
-        return min(1.0, (finished + partial) / seen)
-
-    def _on_event(self, ev: IngestEvent) -> None:
-        self.items[ev.source] = ev
-        emit(self.event, ev)
-        emit(self.progress)
-
-    def _finish(self, error: str | None = None) -> None:
-        if self.is_finished:
-            return
-        self.is_finished = True
-        failed = [ev.error for ev in self.items.values() if ev.kind == "failed"]
-        if error:
-            failed.append(error)
-        summary = ImportSummary(
-            imported=sum(1 for ev in self.items.values() if ev.kind == "done"),
-            unchanged=sum(1 for ev in self.items.values() if ev.kind == "skipped"),
-            failed=failed,
-            cancelled=self._cancelled,
-            seconds=time.monotonic() - self.started_at,
-        )
-        self.summary = summary
-        emit(self.finished, summary)
-
-
-class AnswerJob(QObject):
-    """One question. ``stop()`` ends it for the user at once; the worker notices between tokens."""
-
-    retrieved = Signal(list)  # list[CitationView]: the candidate passages
-    status = Signal(str)  # a line to show while waiting ("a summary is on its way…")
-    token = Signal(str)
-    done = Signal(object)  # AnswerResult
-    failed = Signal(str)
-    finished = Signal()
-
-    def __init__(self, question: str, conversation_id: str | None, parent: QObject | None = None,
-                 document_ids: list[str] | None = None) -> None:
-        super().__init__(parent)
-        self.question = question
-        self.conversation_id = conversation_id
-        self.document_ids = list(document_ids or [])
-        self.worker: Worker | None = None
-        self.text = ""
-        self.is_finished = False
-        self.stopped = False
-        self.token_times: list[float] = []
-
-    def stop(self) -> None:
-        if self.is_finished:
-            return
-        self.stopped = True
-        if self.worker is not None:
-            self.worker.cancel()
-        self._end(AnswerResult(self.text, [], stopped=True, stop_reason="user", scope=self.document_ids))
-
-    def _on_event(self, ev: Any) -> None:
-        """One ``AnswerEvent``: ``retrieved``, ``status``, ``token``, ``done`` or ``error``."""
-        if self.is_finished:
-            return  # stopped: late tokens from the worker are dropped
-        kind = getattr(ev, "kind", None)
-        if kind == "retrieved":
-            chunks = getattr(ev, "chunks", None) or []
-            emit(self.retrieved, [citation_from(c, i) for i, c in enumerate(chunks, start=1)])
-        elif kind == "status":
-            emit(self.status, str(getattr(ev, "text", "") or ""))
-        elif kind == "token":
-            piece = str(getattr(ev, "text", "") or "")
-            self.text += piece
-            self.token_times.append(time.monotonic())
-            emit(self.token, piece)
-        elif kind == "done":
-            answer = getattr(ev, "answer", None)
-            # The streamed text may differ from the final one (markers corrected after the
-            # grounding check): the finished answer is the one drawn.
-            result = (result_from_answer(answer, fallback_text=self.text, stopped=self.stopped)
-                      if answer is not None else AnswerResult(self.text, [], stopped=self.stopped))
-            self.text = result.text
-            self._end(result)
-        elif kind == "error":
-            self._fail(str(getattr(ev, "text", "") or "the answer failed"))
-
-    def _fail(self, message: str) -> None:
-        if self.is_finished:
-            return
-        self.is_finished = True
-        emit(self.failed, message)
-        emit(self.finished)
-
-    def _end(self, result: AnswerResult) -> None:
-        if self.is_finished:
-            return
-        self.is_finished = True
-        emit(self.done, result)
-        emit(self.finished)
-
-
-class ModelJob(QObject):
-    """One model download. ``cancel()`` stops it; the store keeps the partial file to resume."""
-
-    progress = Signal(object)  # DownloadView
-    installed = Signal(str)  # the installed file's path
-    cancelled = Signal()
-    failed = Signal(str)  # a full message naming the model and the reason
-    finished = Signal()
-
-    #: Progress reaches the GUI thread at most this often; a fast download calls back per block.
-    PROGRESS_EVERY_S = 0.1
-
-    def __init__(self, model_id: str, name: str, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.model_id = model_id
-        self.name = name
-        self.worker: Worker | None = None
-        self.is_finished = False
-        self.last: DownloadView | None = None
-        self._last_emit = 0.0
-
-    def cancel(self) -> None:
-        if self.worker is not None:
-            self.worker.cancel()
-
-    def _on_progress(self, p: Any) -> None:
-        """Called on the download thread; the signal is queued to the GUI thread."""
-        view = DownloadView(int(getattr(p, "done_bytes", 0) or 0), int(getattr(p, "total_bytes", 0) or 0),
-                            float(getattr(p, "bytes_per_s", 0.0) or 0.0), getattr(p, "eta_s", None))
-        self.last = view
-        now = time.monotonic()
-        if now - self._last_emit < self.PROGRESS_EVERY_S and view.done_bytes < view.total_bytes:
-            return
-        self._last_emit = now
-        emit(self.progress, view)
-
-    def _finish(self, outcome: str, value: str = "") -> None:
-        if self.is_finished:
-            return
-        self.is_finished = True
-        if outcome == "installed":
-            emit(self.installed, value)
-        elif outcome == "cancelled":
-            emit(self.cancelled)
-        else:
-            emit(self.failed, value)
-        emit(self.finished)
 
 
 # -- the facade -------------------------------------------------------------------------------
