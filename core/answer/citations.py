@@ -14,12 +14,12 @@ from core.retrieval import SearchHit
 
 log = logging.getLogger(__name__)
 
-_MARKER = re.compile(r"\[\s*(\d+(?:\s*(?:[,;]|-|–|and)\s*\d+)*)\s*\]")
+MARKER = re.compile(r"\[\s*(\d+(?:\s*(?:[,;]|-|–|and)\s*\d+)*)\s*\]")
 WORD = re.compile(r"\w+", re.UNICODE)
 def parse_markers(text: str) -> list[int]:
     """Source numbers cited in ``text``, in order of first appearance, without repeats."""
     seen: list[int] = []
-    for m in _MARKER.finditer(text):
+    for m in MARKER.finditer(text):
         for n in _expand(m.group(1)):
             if n not in seen:
                 seen.append(n)
@@ -55,7 +55,7 @@ def strip_invalid_markers(text: str, valid: set[int]) -> str:
             return ""
         return "[" + ", ".join(str(n) for n in keep) + "]"
 
-    cleaned = _MARKER.sub(fix, text)
+    cleaned = MARKER.sub(fix, text)
     return re.sub(r"[ \t]+([.,;:!?])", r"\1", cleaned).strip() if cleaned != text else text
 
 

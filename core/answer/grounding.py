@@ -156,11 +156,14 @@ def ground(answer: str, passages: Sequence[str], question: str = "", threshold: 
         plain = _MARKERS.sub("", body).strip()
         numbers: list[int]
         supported = True
+        if not any(ch.isalnum() for ch in plain):
+            out = out.rstrip() if not out.endswith("\n") else out
+            continue  # a stray marker or punctuation on its own says nothing
         if is_not_found(plain):
             not_found += 1
             numbers = []
-        elif len(terms(plain)) < 2:
-            numbers = cited  # too short to check ("Yes [1].", a heading): keep what the model said
+        elif not terms(plain):
+            numbers = cited  # nothing to check ("Yes [1].", "No."): keep what the model said
         else:
             substantive += 1
             scores = {n: support(plain, passages[n - 1], question) for n in valid}

@@ -26,13 +26,14 @@ log = logging.getLogger(__name__)
 #: Tokens kept free for the chat template's own wrapping of each message.
 TEMPLATE_OVERHEAD = 48
 HISTORY_CHARS = 1200
-NOT_FOUND_REPLY = "The documents do not say."
 
+#: No "say it is not there" instruction: with one, the 1.5B model declined 15-40 % of answerable dev
+#: questions. Whether the sources hold the answer is asked separately (CHECK_TAIL), from logits.
 SYSTEM_PROMPT = (
     "You answer questions using only the numbered sources you are given.\n"
     "- Answer in one to three short sentences, giving the exact names, numbers and dates as the sources state them.\n"
     "- End each sentence with the number of the source it comes from in square brackets, like [1] or [2].\n"
-    "- Use only what the sources say. If they do not contain the answer, reply only: " + NOT_FOUND_REPLY
+    "- Use only what the sources say."
 )
 ANSWER_TAIL = "Answer the question from the sources, citing them like [1]."
 CHECK_TAIL = "Do the sources above state the answer to this question? Reply with one word: yes or no."

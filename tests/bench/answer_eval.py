@@ -125,6 +125,7 @@ def main() -> None:
     ap.add_argument("--missing", type=int, default=40)
     ap.add_argument("--model", default="", help="GGUF path (default: the bundled default model)")
     ap.add_argument("--answerable-min", type=float, default=None)
+    ap.add_argument("--offset", type=int, default=0, help="take another spread of questions (0: the standard one)")
     ap.add_argument("--raw", default="", help="write every answer as JSON lines here")
     args = ap.parse_args()
     overrides: dict[str, Any] = {"model_path": args.model}
@@ -152,7 +153,7 @@ def main() -> None:
                                       "dev_below": round(sum(s < th for s in dev_best) / len(dev_best), 4),
                                       "off_topic_below": round(sum(s < th for s in off_best) / len(off_best), 4)}
         rows = []
-        for q, gold, title in spread(qs, args.questions):
+        for q, gold, title in spread(qs, args.questions, args.offset):
             r = ask(engine, q)
             r.update(set="xquad", gold=gold, article=title)
             ok = "error" not in r and not r["abstained"]
@@ -186,7 +187,7 @@ def main() -> None:
             res: dict[str, Any] = {}
             for kind, items in sets.items():
                 rows = []
-                for it in spread(items, args.clapnq):
+                for it in spread(items, args.clapnq, args.offset):
                     r = ask(engine, it["input"])
                     r.update(set=f"clapnq-{kind}", id=it["id"])
                     own = [c for c in r.get("citations", []) if Path(c["source"]).name.startswith(it["id"])]
@@ -204,7 +205,7 @@ def main() -> None:
 
         # -- 3. XQuAD without the article ---------------------------------------------------------
         if args.missing:
-            picked = spread(qs, args.missing, offset=3)
+            picked = spread(qs, args.missing, offset=3 + args.offset)
             skip = {t for _, _, t in picked}
             # Leave out at most half of the articles, so the library still has neighbours to confuse.
             titles = sorted(skip)[: max(1, len(load_dev()) // 2)]

@@ -384,3 +384,10 @@ def test_a_leading_marker_does_not_shift_the_sentences() -> None:
     g = ground("[1] Green tea originated in China. Bell Labs built the first silicon solar cell [2].", [TEA, SOLAR])
     assert g.text == "Green tea originated in China [1]. Bell Labs built the first silicon solar cell [2]."
     assert [g.text[s.start:s.end] for s in g.sentences] == [s.text for s in g.sentences]
+
+
+def test_a_bare_answer_is_cited_and_a_stray_marker_dropped() -> None:
+    g = ground("1954", [TEA, SOLAR], ON_TOPIC)
+    assert g.cited == [2] and g.text == "1954 [2]"
+    g = ground("Bell Labs built it in 1954 [2].  [1]", [TEA, SOLAR], ON_TOPIC)
+    assert g.text == "Bell Labs built it in 1954 [2]." and g.cited == [2]
