@@ -54,8 +54,9 @@ class Settings:
     max_answer_tokens: int = field(default=256, metadata={"description": "Longest answer in tokens."})
     answer_passages: int = field(default=3, metadata={
         "description": "Most passages put in front of the model; each costs prompt-reading time."})
-    answerable_min: float = field(default=0.5, metadata={
-        "description": "The local model's own P(the sources state the answer) below which Footnote abstains."})
+    answerable_min: float | None = field(default=None, metadata={
+        "description": "The local model's own P(the sources state the answer) below which Footnote abstains; "
+                       "empty means the threshold measured for the model (0.5 for models not measured)."})
     backend: str = field(default="local", metadata={"description": "Answer backend: local, auto or openai."})
     openai_base_url: str = field(default="https://api.openai.com/v1", metadata={"description": "OpenAI-compatible base URL."})
     openai_model: str = field(default="gpt-4o-mini", metadata={"description": "Remote model name."})

@@ -24,8 +24,18 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 log = logging.getLogger(__name__)
 
 def emit(signal: Any, *args: Any) -> None:
-    """Every emit in ui/ and desktop/ goes through here: one place to adapt to binding quirks."""
-    signal.emit(*args)
+    """Every emit in ui/ and desktop/ goes through here: one place to adapt to binding quirks.
+
+    At shutdown a worker may finish after the window deleted the QObject that owns its signals;
+    PySide then raises "Signal source has been deleted". Nobody is left to hear it, so the emit
+    is dropped (logged at debug) instead of ending the worker with a traceback.
+    """
+    try:
+        signal.emit(*args)
+    except RuntimeError as exc:
+        if "deleted" not in str(exc):
+            raise
+        log.debug("signal dropped reason=source_deleted")
 
 
 GeneratorFactory = Callable[[threading.Event], Iterator[Any]]

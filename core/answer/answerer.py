@@ -313,8 +313,11 @@ class _Run:
                                                     _timings(self.retrieval_ms, None, self.ms()), stopped=True,
                                                     stop_reason="user", model=gen.model_name()))
             return
-        if p_yes is not None and p_yes < self.settings.answerable_min:
-            log.info("abstain reason=answerability p_yes=%.3f min=%.2f", p_yes, self.settings.answerable_min)
+        threshold = self.settings.answerable_min
+        if threshold is None and isinstance(gen, LocalLlama):
+            threshold = gen.answerable_min()
+        if p_yes is not None and threshold is not None and p_yes < threshold:
+            log.info("abstain reason=answerability p_yes=%.3f min=%.2f", p_yes, threshold)
             yield AnswerEvent("token", ABSTAIN_TEXT)
             ans = self.abstain(prompt.numbered, gen.name, gen.model_name(), self.ms())
             ans.answerable = p_yes

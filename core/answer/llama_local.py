@@ -52,6 +52,8 @@ native_log = logging.getLogger("footnote.llama_cpp")
 #: Prompt tokens evaluated between two checks of the stop flag and the first-token deadline, when
 #: llama.cpp's abort callback cannot be installed (otherwise the context's n_batch is used).
 PROMPT_BATCH = 64
+#: P(yes) below which a model that no one measured abstains: the model thinks "no" more likely.
+DEFAULT_ANSWERABLE_MIN = 0.5
 
 
 def resolve_gpu_layers(setting: str, supports_offload: bool) -> int:
@@ -324,6 +326,17 @@ class LocalLlama:
             return model_identity(self.model_path())
         except (ModelError, OSError) as exc:
             raise LocalModelUnavailable(str(exc)) from None
+
+    def answerable_min(self) -> float:
+        """The abstention threshold measured for this model (``answer_eval.py``), by its hash in
+        the catalog; a model nobody measured gets the even-odds prior of 0.5."""
+        import models
+
+        sha = self.identity()
+        for entry in models.llm_models(include_test=True):
+            if entry.get("sha256") == sha and entry.get("answerable_min") is not None:
+                return float(entry["answerable_min"])
+        return DEFAULT_ANSWERABLE_MIN
 
     def _key(self) -> tuple[str, int, int, int]:
         import llama_cpp

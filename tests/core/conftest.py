@@ -35,10 +35,7 @@ DOCS = {
 
 def quick_settings(**overrides: object) -> Settings:
     """Short answers keep the real model quick."""
-    # answerable_min is calibrated for the default model; the small test model's yes/no is not, so
-    # tests of the pipeline turn the check off and tests of the check set it themselves.
-    base: dict[str, object] = {"max_answer_tokens": 24, "temperature": 0.0, "n_ctx": 2048, "top_k": 3,
-                               "answerable_min": 0.0}
+    base: dict[str, object] = {"max_answer_tokens": 24, "temperature": 0.0, "n_ctx": 2048, "top_k": 3}
     base.update(overrides)
     return Settings(**base)  # type: ignore[arg-type]
 

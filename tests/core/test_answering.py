@@ -391,3 +391,16 @@ def test_a_bare_answer_is_cited_and_a_stray_marker_dropped() -> None:
     assert g.cited == [2] and g.text == "1954 [2]"
     g = ground("Bell Labs built it in 1954 [2].  [1]", [TEA, SOLAR], ON_TOPIC)
     assert g.text == "Bell Labs built it in 1954 [2]." and g.cited == [2]
+
+
+def test_the_abstention_threshold_comes_from_the_models_calibration(open_engine: Callable[..., Engine]) -> None:
+    """answerable_min unset: the catalog's value for the answering model's hash (0 for the test model)."""
+    import models
+
+    engine = open_engine()
+    assert engine.settings.answerable_min is None
+    gen = LocalLlama(engine.settings)
+    entry = next(m for m in models.llm_models() if m.get("sha256") == gen.identity())
+    assert gen.answerable_min() == entry["answerable_min"] == 0.0
+    qwen = models.find_model("qwen2.5-coder-1.5b-instruct-q4_k_m")
+    assert qwen is not None and qwen["answerable_min"] == 0.5

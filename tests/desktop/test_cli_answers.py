@@ -80,7 +80,14 @@ def test_ask_json_object_is_exactly_the_contract(data: Path) -> None:
     proc = footnote(data, "--json", "ask", "When was the first silicon solar cell built?", "--top-k", "2")
     assert proc.returncode == 0, proc.stderr
     obj = json.loads(proc.stdout)
-    assert set(obj) == {"question", "answer", "abstained", "backend", "citations", "timings"}
+    assert set(obj) == {"question", "answer", "abstained", "backend", "citations", "timings", "model", "mode",
+                        "stopped", "stop_reason", "sentences", "unsupported", "suggestions", "scope", "answerable"}
+    assert obj["mode"] == "question" and obj["stopped"] is False and obj["scope"] == []
+    assert isinstance(obj["answerable"], float)  # the local model's own yes/no was asked
+    for s in obj["sentences"]:
+        assert obj["answer"][s["start"]:s["end"]] == s["text"]
+        assert set(s["citations"]) <= {c["n"] for c in obj["citations"]}
+    assert obj["unsupported"] == [s["text"] for s in obj["sentences"] if not s["supported"]]
     assert obj["question"] == "When was the first silicon solar cell built?"
     assert obj["backend"] in ("local", "cache") and obj["abstained"] is False
     assert set(obj["timings"]) == {"retrieval_ms", "first_token_ms", "total_ms"}
