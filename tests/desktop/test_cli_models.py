@@ -81,7 +81,7 @@ def test_list_install_use_remove_round_trip(tmp_path: Path, fake_models: FakeMod
 
 def test_ctrl_c_cancels_cleanly_and_the_next_install_resumes(
         tmp_path: Path, fake_models: FakeModels, http_server: HttpServer) -> None:
-    payload = fake_models.payload(1_000_000)
+    payload = fake_models.payload(4_000_000)  # 16 s at this pace: Ctrl+C lands mid-download even on a busy machine
     fake_models.catalog(fake_models.entry("tiny", payload, url=http_server.url("/m/tiny.gguf")))
     http_server.route_file("/m/tiny.gguf", payload, chunk_size=50_000, chunk_delay=0.2)
     data = tmp_path / "data"
