@@ -403,4 +403,4 @@ def test_the_abstention_threshold_comes_from_the_models_calibration(open_engine:
     entry = next(m for m in models.llm_models() if m.get("sha256") == gen.identity())
     assert gen.answerable_min() == entry["answerable_min"] == 0.0
     qwen = models.find_model("qwen2.5-coder-1.5b-instruct-q4_k_m")
-    assert qwen is not None and qwen["answerable_min"] == 0.5
+    assert qwen is not None and 0.0 < qwen["answerable_min"] < 1.0
