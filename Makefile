@@ -60,7 +60,7 @@ bench: setup
 
 lint: setup
 	$(BIN)/ruff check core desktop ui models tests
-	$(BIN)/mypy --strict core
+	$(BIN)/mypy --strict core desktop ui
 
 package: setup
 	$(BIN)/pyinstaller --noconfirm --clean packaging/footnote.spec
