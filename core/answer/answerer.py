@@ -287,9 +287,11 @@ class _Run:
             return
         self.retrieval_ms = self.ms(t_r)
         best = max((h.dense_score for h in hits if h.dense_score is not None), default=None)
-        if best is None or best < self.settings.min_relevance:
-            log.info("abstain reason=relevance best_dense=%s min_relevance=%.3f hits=%d", best,
-                     self.settings.min_relevance, len(hits))
+        # With documents selected the person has said where the answer is: the relevance floor
+        # (meant for "nothing in the library is about this") does not apply, the model's check does.
+        floor = 0.0 if self.scope else self.settings.min_relevance
+        if not hits or (best is not None and best < floor) or (best is None and not self.scope):
+            log.info("abstain reason=relevance best_dense=%s min_relevance=%.3f hits=%d", best, floor, len(hits))
             yield AnswerEvent("retrieved")
             yield AnswerEvent("token", ABSTAIN_TEXT)
             yield AnswerEvent("done", answer=self.abstain(hits, "none"))
