@@ -367,7 +367,7 @@ class _Run:
         if refusal:
             return Answer(self.question, refusal, False, gen.name, [], _timings(self.retrieval_ms, first_ms, self.ms()),
                           refused=True, model=gen.model_name())
-        if g.not_found or (not raw and not stopped):
+        if g.not_found or (not g.text.strip() and not stopped):  # nothing left that says anything
             log.info("abstain reason=model_says_not_found")
             return self.abstain(numbered, gen.name, gen.model_name(), first_ms)
         citations = [snapshot(n, numbered[n - 1]) for n in g.cited]
