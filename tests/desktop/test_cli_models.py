@@ -87,7 +87,10 @@ def test_ctrl_c_cancels_cleanly_and_the_next_install_resumes(
     data = tmp_path / "data"
     part = data / "models" / "llm" / "tiny.gguf.part"
     proc = subprocess.Popen([sys.executable, "-m", "desktop.main", "--data-dir", str(data), "models", "install", "tiny"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # A shell starts background jobs with SIGINT ignored, and Python then
+                            # installs no KeyboardInterrupt handler: give the child the default back.
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not (part.exists() and part.stat().st_size >= 100_000):
