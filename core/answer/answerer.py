@@ -47,7 +47,7 @@ from core.answer.prompt import build_prompt
 from core.answer.streaming import Pumped, pump
 from core.answer.summary import Summarizer
 from core.answer.types import ABSTAIN_TEXT, Answer, AnswerEvent, AnswerStream, Sentence
-from core.conversations import ConversationStore
+from core.conversations import Citation, ConversationStore
 from core.documents import Document, display_title
 from core.errors import FootnoteError
 from core.retrieval import SearchHit
@@ -153,6 +153,8 @@ class _Run:
         self.t0 = time.monotonic()
         self.retrieval_ms = 0.0
         self.local_problem: str | None = None
+        # One local model object per question: it resolves the model file and its hash once.
+        self.local = LocalLlama(self.settings)
 
     def ms(self, since: float | None = None) -> float:
         return round((time.monotonic() - (self.t0 if since is None else since)) * 1000, 1)
@@ -224,7 +226,7 @@ class _Run:
         """The backend for this question; ``auto`` falls back when the local model cannot load."""
         if self.policy == "openai":
             return OpenAICompatible(self.settings)
-        local = LocalLlama(self.settings)
+        local = self.local
         try:
             local.load()
             return local
@@ -241,7 +243,7 @@ class _Run:
         parts = []
         if self.policy != "openai":
             try:
-                parts.append(LocalLlama(self.settings).identity())
+                parts.append(self.local.identity())
             except GenerationError as exc:
                 parts.append(f"unavailable:{exc}")
         if self.policy != "local":
@@ -261,8 +263,6 @@ class _Run:
         if hit is None or self.owner.guardrails.check(str(hit["answer"]), "answer", self.settings) is not None:
             return key, None
         log.info("answer cache hit question_chars=%d", len(self.question))
-        from core.conversations import Citation
-
         ans = Answer(
             self.question, hit["answer"], bool(hit["abstained"]), "cache",
             [Citation.from_dict(c) for c in hit["citations"]], _timings(0.0, self.ms(), self.ms()),

@@ -112,19 +112,30 @@ def is_not_found(sentence: str) -> bool:
     return bool(_NOT_FOUND.search(plain) and _ABOUT_SOURCES.search(plain)) and len(terms(plain)) <= 14
 
 
+@dataclass(frozen=True)
+class _Passage:
+    terms: frozenset[str]
+    numbers: frozenset[str]
+
+    @classmethod
+    def of(cls, text: str) -> _Passage:
+        return cls(frozenset(terms(text)), frozenset(_numbers(text)))
+
+
 def support(sentence: str, passage: str, question: str = "") -> float:
     """How well ``passage`` supports ``sentence``: 0 (not at all) to 1."""
+    return _support(sentence, _Passage.of(passage), set(terms(question)), _numbers(question))
+
+
+def _support(sentence: str, passage: _Passage, q_terms: set[str], q_numbers: set[str]) -> float:
     plain = _MARKERS.sub("", sentence)
     s_terms = terms(plain)
     if not s_terms:
         return 0.0
-    q_terms = set(terms(question))
-    p_terms = set(terms(passage))
-    p_numbers = _numbers(passage) | _numbers(question)
-    if any(n not in p_numbers for n in _numbers(plain)):
+    if any(n not in passage.numbers and n not in q_numbers for n in _numbers(plain)):
         return 0.0
     novel = [t for t in s_terms if t not in q_terms] or s_terms
-    return sum(t in p_terms for t in novel) / len(novel)
+    return sum(t in passage.terms for t in novel) / len(novel)
 
 
 def _place_markers(body: str, numbers: Sequence[int]) -> str:
@@ -142,6 +153,8 @@ def _place_markers(body: str, numbers: Sequence[int]) -> str:
 def ground(answer: str, passages: Sequence[str], question: str = "", threshold: float = SUPPORT_MIN) -> Grounded:
     """Check every sentence of ``answer`` against the numbered ``passages`` (1-based)."""
     valid = set(range(1, len(passages) + 1))
+    read = [_Passage.of(p) for p in passages]  # once per answer, not once per sentence
+    q_terms, q_numbers = set(terms(question)), _numbers(question)
     spans = split_sentences(answer)
     sentences: list[Sentence] = []
     cursor = 0
@@ -166,7 +179,7 @@ def ground(answer: str, passages: Sequence[str], question: str = "", threshold: 
             numbers = cited  # nothing to check ("Yes [1].", "No."): keep what the model said
         else:
             substantive += 1
-            scores = {n: support(plain, passages[n - 1], question) for n in valid}
+            scores = {n: _support(plain, read[n - 1], q_terms, q_numbers) for n in valid}
             good = [n for n in cited if scores[n] >= threshold]
             if good:
                 numbers = good

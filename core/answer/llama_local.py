@@ -216,6 +216,8 @@ class _Loaded:
     formatter: Any
     stop_ids: frozenset[int]
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: The token ids that start "yes" and "no" in this model's vocabulary (found on first check).
+    yes_no: tuple[list[int], list[int]] | None = None
 
 
 #: Models kept loaded at once: the answer model and the fast one summaries use for their map step.
@@ -297,6 +299,7 @@ class LocalLlama:
     def __init__(self, settings: Settings, model_path: Path | None = None) -> None:
         self.settings = settings
         self._path: Path | None = model_path
+        self._identity: str | None = None
 
     def model_path(self) -> Path:
         if self._path is None:
@@ -320,12 +323,14 @@ class LocalLlama:
 
     def identity(self) -> str:
         """The model file's sha256 (trusted from its stamp): the answer cache keys on it."""
-        from core.modelstore import model_identity
+        if self._identity is None:
+            from core.modelstore import model_identity
 
-        try:
-            return model_identity(self.model_path())
-        except (ModelError, OSError) as exc:
-            raise LocalModelUnavailable(str(exc)) from None
+            try:
+                self._identity = model_identity(self.model_path())
+            except (ModelError, OSError) as exc:
+                raise LocalModelUnavailable(str(exc)) from None
+        return self._identity
 
     def answerable_min(self) -> float:
         """The abstention threshold measured for this model (``answer_eval.py``), by its hash in
@@ -395,11 +400,13 @@ class LocalLlama:
             # copy only with logits_all, which costs memory and speed).
             ptr = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
             logits = np.ctypeslib.as_array(ptr, shape=(int(llm.n_vocab()),)).astype(np.float64)
-            yes = _first_tokens(llm, ("yes", "Yes", "YES", " yes", " Yes"))
-            no = _first_tokens(llm, ("no", "No", "NO", " no", " No"))
+            if loaded.yes_no is None:
+                loaded.yes_no = (sorted(_first_tokens(llm, ("yes", "Yes", "YES", " yes", " Yes"))),
+                                 sorted(_first_tokens(llm, ("no", "No", "NO", " no", " No"))))
+            yes, no = loaded.yes_no
             top = float(logits.max())
-            p_yes = float(np.exp(logits[list(yes)] - top).sum())
-            p_no = float(np.exp(logits[list(no)] - top).sum())
+            p_yes = float(np.exp(logits[yes] - top).sum())
+            p_no = float(np.exp(logits[no] - top).sum())
             return p_yes / (p_yes + p_no) if p_yes + p_no > 0 else None
 
     def stream(
