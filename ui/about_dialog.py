@@ -33,6 +33,7 @@ class AboutDialog(QDialog):
         self.licences.setMarkdown(info.licences)  # LICENSES.md: hard-wrapped markdown, re-flowed here
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.close)
+        self.close_button = buttons.button(QDialogButtonBox.StandardButton.Close)
         layout = QVBoxLayout(self)
         layout.addWidget(self.title)
         layout.addWidget(body)

@@ -102,6 +102,8 @@ def test_the_window_shows_which_model_answers(qtbot, window) -> None:
     assert text.endswith(" · CPU") or text.endswith(" · GPU")
     mgr = (qtbot.mouseClick(window.model_label, Qt.MouseButton.LeftButton), window.model_manager)[1]
     assert mgr is not None and mgr.isVisible()
+    click(qtbot, mgr.close_button)
+    assert not mgr.isVisible()
 
 
 def test_install_with_progress_then_use_then_remove(qtbot, window, catalog, monkeypatch) -> None:
@@ -227,7 +229,8 @@ def test_about_shows_the_version_and_the_model_licences(qtbot, window) -> None:
     assert dlg.title.text() == f"Footnote {metadata.version('footnote')}"
     text = dlg.licences.toPlainText()
     assert "Apache" in text and "Qwen" in text
-    dlg.close()
+    click(qtbot, dlg.close_button)
+    assert not dlg.isVisible()
 
 
 def test_the_settings_dialog_opens_the_model_manager(qtbot, data_dir: Path, tmp_path: Path, monkeypatch) -> None:
