@@ -11,12 +11,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.chunking import Chunker, load_tokenizer
 from core.documents import Document, Extracted, document_id_for
 from core.embedding import Embedder, SparseEmbedder
 from core.errors import FootnoteError, LoadError
 from core.events import IngestEvent
-from core.loaders import load_path, walk
+from core.ingest.chunking import Chunker, load_tokenizer
+from core.ingest.loaders import load_path, walk
 from core.retrieval import SearchHit, fuse
 from core.settings import Settings
 from core.store import DataDirLock, Index
@@ -85,7 +85,7 @@ class Engine:
             if cancel is not None and cancel.is_set():
                 return
             if is_url(src):
-                from core import web
+                from core.ingest import web
 
                 for item in web.crawl(src, depth=crawl_depth, max_pages=max_pages, cancel=cancel):
                     if isinstance(item, LoadError):
@@ -190,7 +190,7 @@ class Engine:
         if doc is None and not is_url(source_or_id):
             doc = self.index.find(str(Path(source_or_id).expanduser().resolve()))
         if doc is None and is_url(source_or_id):
-            from core.web import normalise_url
+            from core.ingest.web import normalise_url
 
             doc = self.index.find(normalise_url(source_or_id))
         return doc

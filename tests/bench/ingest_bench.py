@@ -26,7 +26,7 @@ def main() -> None:
         engine = Engine(root / "data")
         engine.warm_up()
         from core.documents import document_id_for
-        from core.loaders import load_path
+        from core.ingest.loaders import load_path
 
         model = engine.embedder._load()
         # Interleave raw and pipeline in rounds, so load from other processes on a shared machine

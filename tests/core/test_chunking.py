@@ -7,8 +7,8 @@ from functools import lru_cache
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.chunking import Chunker, load_tokenizer
 from core.documents import Extracted
+from core.ingest.chunking import Chunker, load_tokenizer
 from core.modelstore import embedding_model_dir
 
 WORDS = st.sampled_from(["alpha", "beta", "gamma.", "delta,", "epsilon!", "zeta?", "eta", "théta", "北京", "x1",

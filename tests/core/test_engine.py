@@ -206,7 +206,7 @@ def test_bad_urls_fail_one_by_one_and_good_pages_import(engine: Engine, tmp_path
     http_server.route("/huge", body=lambda: (b"<p>" + b"a" * 1_048_576 for _ in range(20)))
     http_server.robots("User-agent: *\nDisallow: /private")
     http_server.route("/private", body="<p>secret</p>")
-    from core import web
+    from core.ingest import web
 
     bad = ["/gone", "/loop1", "/tofile", "/img", "/zip", "/huge", "/private"]
     urls = [http_server.url(p) for p in [*bad, "/good"]]

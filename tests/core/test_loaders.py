@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import LoadError
-from core.loaders import load_path, walk
+from core.ingest.loaders import load_path, walk
 from tests.core.fixtures import make_docx, make_pdf
 
 

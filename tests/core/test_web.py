@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from core.documents import Extracted
 from core.errors import LoadError
-from core.web import USER_AGENT, crawl, fetch, normalise_url
+from core.ingest.web import USER_AGENT, crawl, fetch, normalise_url
 from tests.httpserver import HttpServer
 
 ARTICLE = """<!doctype html>
@@ -191,7 +191,7 @@ def test_caller_supplied_client_is_left_open(http_server: HttpServer) -> None:
 
 def test_secrets_in_the_url_are_not_logged(http_server: HttpServer, caplog: pytest.LogCaptureFixture) -> None:
     http_server.route("/", _page("Hello"))
-    caplog.set_level(logging.DEBUG, logger="core.web")
+    caplog.set_level(logging.DEBUG, logger="core.ingest.web")
     url = http_server.url("/?token=sekrit-token").replace("http://", "http://alice:hunter2@")
     fetch(url)
     assert "fetched" in caplog.text

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from core.documents import Extracted
 from core.errors import LoadError
-from core.htmltext import extract_html, meta_charset
+from core.ingest.htmltext import extract_html, meta_charset
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ import httpx
 
 from core.documents import Extracted
 from core.errors import LoadError
-from core.htmltext import extract_html, links, meta_charset
-from core.loaders import decode_text
+from core.ingest.htmltext import extract_html, links, meta_charset
+from core.ingest.loaders import decode_text
 
 log = logging.getLogger(__name__)
 

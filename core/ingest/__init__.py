@@ -1,0 +1,1 @@
+"""Ingestion: reading files and pages into text, chunking, and the guarded parse worker."""
