@@ -399,23 +399,43 @@ def fetch(
     try:
         if robots and not _Robots(active, timeout).allowed(source):
             raise _robots_refusal(source)
-        extracted, html, _final = _fetch_page(active, source, timeout, max_bytes, max_redirects)
-        return extracted, html
+        page = _get_page(active, source, timeout, max_bytes, max_redirects)
+        return _extract(page, source)
     finally:
         if own:
             active.close()
 
 
+@dataclass
+class ParsedPage:
+    """What a page's bytes turn into: its text and, when asked for, the links it holds."""
+
+    extracted: Extracted
+    links: list[str]
+
+
+def parse_page(page: _Page, source: str, want_links: bool) -> ParsedPage:
+    """Decode and parse downloaded bytes. Runs in a guarded parse worker during imports (it is
+    the untrusted part); the download itself stays in the calling process."""
+    extracted, html = _extract(page, source)
+    return ParsedPage(extracted, _page_links(html, page.url) if want_links else [])
+
+
+PageParser = Callable[[_Page, str, bool], ParsedPage]
+
+
 def _fetch_page(
-    client: httpx.Client, source: str, timeout: float, max_bytes: int, max_redirects: int
-) -> tuple[Extracted, str, str]:
+    client: httpx.Client, source: str, timeout: float, max_bytes: int, max_redirects: int,
+    parse: PageParser = parse_page, want_links: bool = False,
+) -> tuple[ParsedPage, str]:
     started = time.monotonic()
     try:
         page = _get_page(client, source, timeout, max_bytes, max_redirects)
-        extracted, html = _extract(page, source)
+        parsed = parse(page, source, want_links)
     except LoadError as exc:
         log.info("fetch failed url=%s reason=%s", _redact(source), exc.reason)
         raise
+    extracted = parsed.extracted
     log.info(
         "fetched url=%s final=%s type=%s bytes=%d chars=%d seconds=%.2f",
         _redact(source),
@@ -425,7 +445,7 @@ def _fetch_page(
         len(extracted.text),
         time.monotonic() - started,
     )
-    return extracted, html, page.url
+    return parsed, page.url
 
 
 def _page_links(html: str, page_url: str) -> list[str]:
@@ -452,13 +472,15 @@ def crawl(
     cancel: threading.Event | None = None,
     timeout: float = 15.0,
     max_bytes: int = MAX_BYTES,
+    parse: PageParser = parse_page,
 ) -> Iterator[Extracted | LoadError]:
     """Import ``url`` and, breadth first, same-site pages it links to, up to ``depth`` links away.
 
     Yields one item per page attempted: its ``Extracted`` or the ``LoadError`` that stopped it; a
     bad page never ends the crawl. Stops after ``max_pages`` attempts, or when ``cancel`` is set
     (checked between pages). Pages robots.txt disallows are skipped silently, except the start
-    page, which yields the refusal.
+    page, which yields the refusal. ``parse`` turns a downloaded page into text and links; the
+    engine passes one that runs in a guarded parse worker.
     """
     start = normalise_url(url)
     try:
@@ -494,17 +516,17 @@ def crawl(
                 continue
             attempted += 1
             try:
-                extracted, html, final = _fetch_page(client, page, timeout, max_bytes, 5)
+                parsed, final = _fetch_page(client, page, timeout, max_bytes, 5, parse, level < depth)
             except LoadError as exc:
                 yield exc
                 continue
             if page == start:
                 # A start page that redirects (http -> https, bare -> www) moves the site with it.
                 site.add(_origin(urlsplit(final)))
-            yield extracted
+            yield parsed.extracted
             if level >= depth:
                 continue
-            for link in _page_links(html, final):
+            for link in parsed.links:
                 if link in seen:
                     continue
                 seen.add(link)
