@@ -399,8 +399,8 @@ def fetch(
     try:
         if robots and not _Robots(active, timeout).allowed(source):
             raise _robots_refusal(source)
-        page = _get_page(active, source, timeout, max_bytes, max_redirects)
-        return _extract(page, source)
+        parsed, _final = _fetch_page(active, source, timeout, max_bytes, max_redirects, _parse_with_html)
+        return parsed.extracted, parsed.html
     finally:
         if own:
             active.close()
@@ -412,6 +412,7 @@ class ParsedPage:
 
     extracted: Extracted
     links: list[str]
+    html: str = ""  # the decoded page, kept only for ``fetch``, which returns it
 
 
 def parse_page(page: _Page, source: str, want_links: bool) -> ParsedPage:
@@ -422,6 +423,11 @@ def parse_page(page: _Page, source: str, want_links: bool) -> ParsedPage:
 
 
 PageParser = Callable[[_Page, str, bool], ParsedPage]
+
+
+def _parse_with_html(page: _Page, source: str, want_links: bool) -> ParsedPage:
+    extracted, html = _extract(page, source)
+    return ParsedPage(extracted, [], html)
 
 
 def _fetch_page(
