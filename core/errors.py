@@ -16,6 +16,14 @@ class LoadError(FootnoteError):
         self.reason = reason
 
 
+class SkippedItem(LoadError):
+    """Not imported, on purpose: a link leading outside the imported folder, an unsupported type."""
+
+
+class UnsupportedFileType(SkippedItem):
+    """A file of a type Footnote does not read."""
+
+
 class ModelError(FootnoteError):
     """A model file is missing or corrupt; the message says how to fix it."""
 

@@ -13,6 +13,10 @@ def _configure_logging(verbose: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import multiprocessing
+
+    # The guarded parse workers are spawned processes; in the packaged app they re-enter here.
+    multiprocessing.freeze_support()
     from desktop.cli import build_parser, run_cli
 
     parser = build_parser()
@@ -36,4 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    import multiprocessing
+
+    multiprocessing.freeze_support()
     sys.exit(main())

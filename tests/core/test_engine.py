@@ -320,15 +320,10 @@ def test_failed_clean_up_of_the_old_version_never_loses_the_new_one(
 
 def test_an_unexpected_reader_error_fails_one_file_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import core.engine as engine_module
+    from tests.core import guard_targets
 
-    real = engine_module.load_path
-
-    def reader(path: Path) -> Any:
-        if path.name == "weird.txt":
-            raise RecursionError("maximum recursion depth exceeded")
-        return real(path)
-
-    monkeypatch.setattr(engine_module, "load_path", reader)
+    # A reader with a bug on one file (it runs in the parse worker, so it must be importable).
+    monkeypatch.setattr(engine_module, "load_path", guard_targets.reader_with_a_bug)
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "weird.txt").write_text("x")
     (tmp_path / "docs" / "fine.txt").write_text("Geese fly south in autumn.")
@@ -336,7 +331,7 @@ def test_an_unexpected_reader_error_fails_one_file_only(tmp_path: Path, monkeypa
     try:
         events = run(engine, tmp_path / "docs")
         failed = kinds(events, "failed")
-        assert len(failed) == 1 and failed[0].error.endswith("weird.txt: the file could not be read (RecursionError)")
+        assert len(failed) == 1 and failed[0].error.endswith("weird.txt: the reader failed (RecursionError)")
         assert [Path(e.source).name for e in kinds(events, "done")] == ["fine.txt"]
     finally:
         engine.close()
