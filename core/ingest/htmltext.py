@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from bs4 import BeautifulSoup
-from bs4.element import Comment, NavigableString, Tag
+from bs4.element import Comment, Declaration, Doctype, NavigableString, PageElement, ProcessingInstruction, Tag
 
 from core.documents import Extracted
 
@@ -16,6 +17,7 @@ BLOCKS = {"p", "div", "section", "article", "main", "li", "ul", "ol", "dl", "dt"
           "table", "tr", "td", "th", "thead", "tbody", "figure", "figcaption", "br", "hr", "body", "html",
           "address", "details", "summary"}
 _WS = re.compile(r"\s+")
+_SKIP = (Comment, Declaration, Doctype, ProcessingInstruction)  # markup, not text
 
 
 class _Builder:
@@ -51,9 +53,19 @@ class _Builder:
         if text.strip():
             self._emit(text)
 
-    def walk(self, node: Tag) -> None:
-        for child in node.children:
-            if isinstance(child, Comment):
+    def walk(self, root: Tag) -> None:
+        """Visit ``root``'s descendants in document order with an explicit stack (no recursion), so
+        a page nested a hundred thousand levels deep reads like a flat one."""
+        stack: list[tuple[Iterator[PageElement], bool]] = [(iter(root.children), False)]
+        while stack:
+            children, is_block = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                if is_block:
+                    self.flush()
+                continue
+            if isinstance(child, _SKIP):
                 continue
             if isinstance(child, NavigableString):
                 self._inline.append(str(child))
@@ -63,12 +75,11 @@ class _Builder:
                     self.heading(child.get_text(" "))
                 elif name == "pre":
                     self.pre(child.get_text())
-                elif name in BLOCKS:
-                    self.flush()
-                    self.walk(child)
-                    self.flush()
                 else:
-                    self.walk(child)
+                    block = name in BLOCKS
+                    if block:
+                        self.flush()
+                    stack.append((iter(child.children), block))
 
 
 def extract_html(html: str, source: str, kind: str = "html") -> Extracted:
@@ -77,7 +88,8 @@ def extract_html(html: str, source: str, kind: str = "html") -> Extracted:
     title_tag = soup.find("title")
     title = _WS.sub(" ", title_tag.get_text()).strip() if title_tag else ""
     for tag in soup.find_all(DROP):
-        tag.decompose()
+        if not tag.decomposed:  # a dropped tag inside a dropped tag went with its parent
+            tag.decompose()
     root = soup.find("main") or soup.find("article") or soup.body or soup
     builder = _Builder()
     if isinstance(root, Tag):

@@ -9,13 +9,13 @@ from __future__ import annotations
 import codecs
 import logging
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
 from core.documents import Extracted
 from core.errors import LoadError
 from core.ingest.htmltext import extract_html, meta_charset
+from core.ingest.markdown import headings as markdown_headings
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,6 @@ TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown", ".rst", ".csv", ".log", ".
                  ".toml", ".yaml", ".yml", ".xml", ".tex", ".org"}
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 SUPPORTED_HINT = "Footnote reads text, Markdown, HTML, PDF and Word (.docx) files"
-_MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.M)
 
 
 def _mb(n: int) -> str:
@@ -89,7 +88,7 @@ def _require_text(ex: Extracted) -> Extracted:
 
 
 def _markdown(text: str, source: str, kind: str) -> Extracted:
-    sections = [(m.start(), m.group(2)) for m in _MD_HEADING.finditer(text)] if kind == "markdown" else []
+    sections = markdown_headings(text) if kind == "markdown" else []
     title = sections[0][1] if sections else Path(source).stem
     return Extracted(source=source, title=title, text=text, kind=kind, sections=sections)
 
