@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 import threading
 import time
 from collections import deque
@@ -152,12 +153,90 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
-def _timeout(timeout: float) -> httpx.Timeout:
+class _Deadline:
+    """One page's whole budget: connect, response headers, body, redirects and robots.txt together.
+
+    httpx's timeouts are per read, so a server that sends a byte just before each one expires
+    holds a download open forever. Every socket a request opens is registered here (through
+    httpcore's ``trace`` extension, and the response's ``network_stream``); when the budget runs
+    out a timer shuts them down, which wakes the blocked read at once, and ``expired`` tells the
+    caller why the connection broke. Each phase's own timeout is also clamped to what is left, so
+    a connect that has not produced a socket yet cannot outlive the budget either.
+    """
+
+    def __init__(self, total: float) -> None:
+        self.total = total
+        self.at = time.monotonic() + total
+        self.expired = False
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._timer = threading.Timer(total, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def left(self) -> float:
+        return max(0.0, self.at - time.monotonic())
+
+    def reason(self) -> str:
+        return f"the server did not send the whole page within {_seconds(self.total)}"
+
+    def trace(self, event: str, info: dict[str, object]) -> None:
+        """httpcore's trace hook: catch each new connection's socket (plain, then TLS)."""
+        if event.endswith(("connect_tcp.complete", "start_tls.complete")):
+            self.watch(info.get("return_value"))
+
+    def watch(self, stream: object) -> None:
+        get = getattr(stream, "get_extra_info", None)
+        sock = get("socket") if callable(get) else None
+        if not isinstance(sock, socket.socket):
+            return
+        try:
+            # A duplicate refers to the same connection and survives the TLS wrap replacing the object.
+            dup = sock.dup()
+        except OSError:
+            return
+        with self._lock:
+            self._sockets.append(dup)
+            if self.expired:
+                _shut(dup)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+    def close(self) -> None:
+        self._timer.cancel()
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            sock.close()
+
+    def __enter__(self) -> _Deadline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # already closed by the other side
+        pass
+
+
+def _timeout(timeout: float, deadline: _Deadline | None = None) -> httpx.Timeout:
+    if deadline is not None:
+        timeout = max(0.001, min(timeout, deadline.left()))
     return httpx.Timeout(connect=timeout, read=timeout, write=timeout, pool=timeout)
 
 
 def _new_client(timeout: float) -> httpx.Client:
-    return httpx.Client(timeout=_timeout(timeout), follow_redirects=False, headers={"User-Agent": USER_AGENT})
+    # No keep-alive: every request opens its own connection, so the deadline sees its socket.
+    return httpx.Client(timeout=_timeout(timeout), follow_redirects=False, headers={"User-Agent": USER_AGENT},
+                        limits=httpx.Limits(max_keepalive_connections=0))
 
 
 class _RedirectRefused(LoadError):
@@ -172,8 +251,12 @@ class _Page:
     body: bytes
 
 
-def _transport_error(source: str, url: str, exc: httpx.HTTPError, timeout: float) -> LoadError:
+def _transport_error(
+    source: str, url: str, exc: httpx.HTTPError, timeout: float, deadline: _Deadline | None = None
+) -> LoadError:
     host = urlsplit(url).hostname or url
+    if deadline is not None and (deadline.expired or deadline.left() <= 0):
+        return LoadError(source, deadline.reason())
     if isinstance(exc, httpx.TimeoutException):
         if isinstance(exc, httpx.ConnectTimeout):
             return LoadError(source, f"could not connect to {host} (no answer within {_seconds(timeout)})")
@@ -216,18 +299,25 @@ def _status_text(response: httpx.Response) -> str:
     return f"{response.status_code} {phrase}".strip()
 
 
-def _open(client: httpx.Client, source: str, url: str, timeout: float, max_redirects: int) -> httpx.Response:
+def _open(
+    client: httpx.Client, source: str, url: str, timeout: float, max_redirects: int, deadline: _Deadline
+) -> httpx.Response:
     """Send GET, following redirects by hand. Returns an open streamed response the caller closes."""
     visited = {url}
     redirects = 0
     while True:
+        if deadline.left() <= 0:
+            raise LoadError(source, deadline.reason())
         try:
-            request = client.build_request("GET", url, timeout=_timeout(timeout))
+            request = client.build_request("GET", url, timeout=_timeout(timeout, deadline),
+                                           extensions={"trace": deadline.trace})
             if request.headers.get("user-agent", "").startswith("python-httpx"):
                 request.headers["User-Agent"] = USER_AGENT  # a caller's plain client still says who we are
             response = client.send(request, stream=True, follow_redirects=False)
         except httpx.HTTPError as exc:
-            raise _transport_error(source, url, exc, timeout) from None
+            raise _transport_error(source, url, exc, timeout, deadline) from None
+        # A caller's client may reuse a kept-alive connection, which opens no socket to trace.
+        deadline.watch(response.extensions.get("network_stream"))
         location = response.headers.get("location")
         if response.status_code not in REDIRECT_CODES or not location:
             return response
@@ -251,7 +341,7 @@ def _open(client: httpx.Client, source: str, url: str, timeout: float, max_redir
         url = target
 
 
-def _read_capped(response: httpx.Response, source: str, max_bytes: int, deadline: float, total: float) -> bytes:
+def _read_capped(response: httpx.Response, source: str, max_bytes: int, deadline: _Deadline) -> bytes:
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise LoadError(source, f"the page is too large (over {_size(max_bytes)})")
@@ -260,17 +350,24 @@ def _read_capped(response: httpx.Response, source: str, max_bytes: int, deadline
         buf += chunk
         if len(buf) > max_bytes:
             raise LoadError(source, f"the page is too large (over {_size(max_bytes)})")
-        if time.monotonic() > deadline:
-            raise LoadError(source, f"the server did not send the whole page within {_seconds(total)}")
+        if deadline.left() <= 0:
+            raise LoadError(source, deadline.reason())
+    # A body without a length ends when the connection closes, which is also what the deadline does.
+    if deadline.expired:
+        raise LoadError(source, deadline.reason())
     return bytes(buf)
 
 
-def _get_page(client: httpx.Client, source: str, timeout: float, max_bytes: int, max_redirects: int) -> _Page:
+def _page_deadline(timeout: float) -> _Deadline:
+    """Per read, ``timeout``; for the whole page (robots.txt included), four times that."""
+    return _Deadline(timeout * 4)
+
+
+def _get_page(
+    client: httpx.Client, source: str, timeout: float, max_bytes: int, max_redirects: int, deadline: _Deadline
+) -> _Page:
     """Download ``source`` as a page: redirects, status, content type and size all checked."""
-    # Read timeouts are per read; this caps a server that trickles bytes forever.
-    total = timeout * 4
-    deadline = time.monotonic() + total
-    response = _open(client, source, source, timeout, max_redirects)
+    response = _open(client, source, source, timeout, max_redirects, deadline)
     try:
         final = normalise_url(str(response.url))
         if not 200 <= response.status_code < 300:
@@ -281,9 +378,9 @@ def _get_page(client: httpx.Client, source: str, timeout: float, max_bytes: int,
             hint = _DOWNLOAD_HINTS.get(media_type, "")
             raise LoadError(source, f"this link serves {media_type}, not a web page{hint}")
         try:
-            body = _read_capped(response, source, max_bytes, deadline, total)
+            body = _read_capped(response, source, max_bytes, deadline)
         except httpx.HTTPError as exc:
-            raise _transport_error(source, final, exc, timeout) from None
+            raise _transport_error(source, final, exc, timeout, deadline) from None
         return _Page(url=final, media_type=media_type, charset=response.charset_encoding, body=body)
     finally:
         response.close()
@@ -319,19 +416,20 @@ class _Robots:
         self._timeout = timeout
         self._sites: dict[tuple[str, str, int | None], Callable[[str], bool]] = {}
 
-    def allowed(self, url: str) -> bool:
-        """Whether ``url`` may be fetched. Raises ``LoadError`` (for ``url``) if its server is unreachable."""
+    def allowed(self, url: str, deadline: _Deadline) -> bool:
+        """Whether ``url`` may be fetched. Raises ``LoadError`` (for ``url``) if its server is unreachable.
+        Fetching robots.txt spends the page's own ``deadline``."""
         key = _origin(urlsplit(url))
         rule = self._sites.get(key)
         if rule is None:
-            rule = self._sites[key] = self._load(url)
+            rule = self._sites[key] = self._load(url, deadline)
         return rule(url)
 
-    def _load(self, page: str) -> Callable[[str], bool]:
+    def _load(self, page: str, deadline: _Deadline) -> Callable[[str], bool]:
         parts = urlsplit(page)
         robots_url = urlunsplit((parts.scheme, parts.netloc, "/robots.txt", "", ""))
         try:
-            response = _open(self._client, page, robots_url, self._timeout, 5)
+            response = _open(self._client, page, robots_url, self._timeout, 5, deadline)
         except _RedirectRefused as exc:
             log.info("robots.txt ignored url=%s reason=%s", _redact(robots_url), exc.reason)
             return _allow_all
@@ -344,13 +442,14 @@ class _Robots:
             if not 200 <= status < 300:
                 return _allow_all
             try:
-                total = self._timeout * 4
-                body = _read_capped(response, page, MAX_ROBOTS_BYTES, time.monotonic() + total, total)
+                body = _read_capped(response, page, MAX_ROBOTS_BYTES, deadline)
             except LoadError as exc:
+                if deadline.expired:
+                    raise  # the page's time is spent: it fails with the deadline's reason
                 log.info("robots.txt ignored url=%s reason=%s", _redact(robots_url), exc.reason)
                 return _allow_all
             except httpx.HTTPError as exc:
-                raise _transport_error(page, robots_url, exc, self._timeout) from None
+                raise _transport_error(page, robots_url, exc, self._timeout, deadline) from None
         finally:
             response.close()
         parser = RobotFileParser(robots_url)
@@ -397,9 +496,11 @@ def fetch(
     own = client is None
     active = client if client is not None else _new_client(timeout)
     try:
-        if robots and not _Robots(active, timeout).allowed(source):
-            raise _robots_refusal(source)
-        parsed, _final = _fetch_page(active, source, timeout, max_bytes, max_redirects, _parse_with_html)
+        with _page_deadline(timeout) as deadline:
+            if robots and not _Robots(active, timeout).allowed(source, deadline):
+                raise _robots_refusal(source)
+            parsed, _final = _fetch_page(active, source, timeout, max_bytes, max_redirects, _parse_with_html,
+                                         deadline=deadline)
         return parsed.extracted, parsed.html
     finally:
         if own:
@@ -432,11 +533,11 @@ def _parse_with_html(page: _Page, source: str, want_links: bool) -> ParsedPage:
 
 def _fetch_page(
     client: httpx.Client, source: str, timeout: float, max_bytes: int, max_redirects: int,
-    parse: PageParser = parse_page, want_links: bool = False,
+    parse: PageParser = parse_page, want_links: bool = False, *, deadline: _Deadline,
 ) -> tuple[ParsedPage, str]:
     started = time.monotonic()
     try:
-        page = _get_page(client, source, timeout, max_bytes, max_redirects)
+        page = _get_page(client, source, timeout, max_bytes, max_redirects, deadline)
         parsed = parse(page, source, want_links)
     except LoadError as exc:
         log.info("fetch failed url=%s reason=%s", _redact(source), exc.reason)
@@ -468,6 +569,20 @@ def _page_links(html: str, page_url: str) -> list[str]:
         if urlsplit(target).scheme.lower() in DEFAULT_PORTS:
             out.append(normalise_url(target))
     return out
+
+
+def _crawl_one(
+    client: httpx.Client, robots: _Robots, page: str, timeout: float, max_bytes: int, parse: PageParser,
+    want_links: bool,
+) -> tuple[ParsedPage, str] | LoadError | None:
+    """One crawl step under one deadline (robots.txt, then the page); None when robots.txt says no."""
+    with _page_deadline(timeout) as deadline:
+        try:
+            if not robots.allowed(page, deadline):
+                return None
+            return _fetch_page(client, page, timeout, max_bytes, 5, parse, want_links, deadline=deadline)
+        except LoadError as exc:
+            return exc
 
 
 def crawl(
@@ -507,13 +622,8 @@ def crawl(
                 log.info("crawl cancelled url=%s pages=%d", _redact(start), attempted)
                 return
             page, level = queue.popleft()
-            try:
-                allowed = robots.allowed(page)
-            except LoadError as exc:
-                attempted += 1
-                yield exc
-                continue
-            if not allowed:
+            outcome = _crawl_one(client, robots, page, timeout, max_bytes, parse, level < depth)
+            if outcome is None:
                 if page == start:
                     attempted += 1
                     yield _robots_refusal(page)
@@ -521,11 +631,10 @@ def crawl(
                     log.info("crawl skipped by robots.txt url=%s", _redact(page))
                 continue
             attempted += 1
-            try:
-                parsed, final = _fetch_page(client, page, timeout, max_bytes, 5, parse, level < depth)
-            except LoadError as exc:
-                yield exc
+            if isinstance(outcome, LoadError):
+                yield outcome
                 continue
+            parsed, final = outcome
             if page == start:
                 # A start page that redirects (http -> https, bare -> www) moves the site with it.
                 site.add(_origin(urlsplit(final)))

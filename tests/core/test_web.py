@@ -6,7 +6,8 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -249,6 +250,126 @@ def test_trickling_server_hits_the_overall_deadline(http_server: HttpServer) -> 
     err = _error(http_server.url("/drip"), timeout=0.3)
     assert err.reason == "the server did not send the whole page within 1.2 s"
     assert time.monotonic() - started < 5
+
+
+class _Trickler:
+    """A raw-socket server on 127.0.0.1 that answers each request with ``script(path)``: a list of
+    byte strings, sent one byte at a time with ``gap`` seconds between bytes, and a final part
+    repeated forever. No library stands between the bytes and the socket, so a header can be cut
+    mid-line and a body can drip for as long as the client keeps reading."""
+
+    def __init__(self, script: Callable[[str], tuple[bytes, bytes]], gap: float = 0.02) -> None:
+        self.script = script
+        self.gap = gap
+        self.stop = threading.Event()
+        self.paths: list[str] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.05)
+        self.threads: list[threading.Thread] = []
+        self.acceptor = threading.Thread(target=self._accept, daemon=True)
+        self.acceptor.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}{path}"
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            worker = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self.threads.append(worker)
+            worker.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            try:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    data = conn.recv(4096)
+                    if not data:
+                        return
+                    request += data
+                path = request.split(b" ", 2)[1].decode()
+                self.paths.append(path)
+                head, forever = self.script(path)
+                for byte in _drip(head, forever):
+                    if self.stop.wait(self.gap):
+                        return
+                    conn.sendall(byte)
+            except OSError:  # the client hung up: what the deadline is for
+                return
+
+    def close(self) -> None:
+        self.stop.set()
+        self.acceptor.join(5)
+        for worker in self.threads:
+            worker.join(5)
+        self.listener.close()
+
+
+def _drip(head: bytes, forever: bytes) -> Iterator[bytes]:
+    for i in range(len(head)):
+        yield head[i : i + 1]
+    while forever:
+        for i in range(len(forever)):
+            yield forever[i : i + 1]
+
+
+@pytest.fixture
+def trickler() -> Iterator[Callable[[Callable[[str], tuple[bytes, bytes]]], _Trickler]]:
+    made: list[_Trickler] = []
+
+    def make(script: Callable[[str], tuple[bytes, bytes]]) -> _Trickler:
+        made.append(_Trickler(script))
+        return made[-1]
+
+    yield make
+    for server in made:
+        server.close()
+
+
+_NO_ROBOTS = b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+_BODY = b"<p>A page that arrived in time.</p>"
+_PAGE = b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s" % (len(_BODY), _BODY)
+
+
+def test_server_trickling_its_headers_is_cut_off_at_the_deadline(trickler: Any) -> None:
+    # One header byte every 20 ms never trips a 0.25 s read timeout; only the page's deadline (4 x 0.25 s) can.
+    server = trickler(lambda path: (_NO_ROBOTS, b"") if path == "/robots.txt"
+                      else (b"HTTP/1.1 200 OK\r\nX-Pad: ", b"a"))
+    err = _error(server.url("/page"), timeout=0.25)
+    assert err.reason == "the server did not send the whole page within 1 s"
+    assert str(err).startswith(server.url("/page"))
+
+
+def test_server_trickling_a_body_without_length_is_cut_off_not_taken_as_complete(trickler: Any) -> None:
+    # Without Content-Length the body ends when the connection closes, which is what the deadline
+    # does: the half page must be an error, not a short document.
+    head = b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<p>drip"
+    server = trickler(lambda path: (_NO_ROBOTS, b"") if path == "/robots.txt" else (head, b" drip"))
+    assert _error(server.url("/page"), timeout=0.25).reason == "the server did not send the whole page within 1 s"
+
+
+@pytest.mark.parametrize("part", ["headers", "body"])
+def test_trickling_robots_txt_spends_the_pages_deadline(trickler: Any, part: str) -> None:
+    robots = (b"HTTP/1.1 200 OK\r\nX-Pad: ", b"a") if part == "headers" else (
+        b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nUser-agent: *\n", b"#")
+    server = trickler(lambda path: robots if path == "/robots.txt" else (_PAGE, b""))
+    err = _error(server.url("/page"), timeout=0.25)
+    assert err.reason == "the server did not send the whole page within 1 s"
+    assert server.paths == ["/robots.txt"]  # the page itself was never asked for: its time was spent
+    crawled = list(crawl(server.url("/page"), timeout=0.25))
+    assert [str(item) for item in crawled] == [str(err)]
+
+
+def test_page_that_arrives_slowly_but_within_the_deadline_is_imported(trickler: Any) -> None:
+    server = trickler(lambda path: (_NO_ROBOTS, b"") if path == "/robots.txt" else (_PAGE, b""))
+    server.gap = 0.001
+    extracted, _ = fetch(server.url("/page"), timeout=5)
+    assert extracted.text == "A page that arrived in time."
 
 
 def test_connection_refused() -> None:
