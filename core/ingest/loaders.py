@@ -1,21 +1,33 @@
 """Read files into text: plain text, Markdown, HTML, PDF (per page) and Word documents.
 
 Every failure raises ``LoadError`` naming the file and the reason, so one bad file never stops
-the others and never reaches the index.
+the others and never reaches the index; a file that is not imported on purpose (a type Footnote
+does not read) raises ``UnsupportedFileType``, a ``SkippedItem``. Content decides the type: a
+file whose bytes contradict its name (a PNG image named .txt) is refused, saying what it is.
+Any unexpected exception inside a reader becomes ``LoadError(source, "the reader failed (...)")``.
+
+``walk`` stays inside each folder it is given: a link that leads outside is skipped with a reason,
+a broken link is reported under the link's own path, and link loops end.
 """
 
 from __future__ import annotations
 
 import codecs
+import errno
 import logging
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 from core.documents import Extracted
-from core.errors import LoadError
+from core.errors import LoadError, SkippedItem, UnsupportedFileType
+from core.ingest import sniff
 from core.ingest.htmltext import extract_html, meta_charset
 from core.ingest.markdown import headings as markdown_headings
+from core.ingest.pdf import read_pdf
+from core.ingest.word import read_docx
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +37,10 @@ TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown", ".rst", ".csv", ".log", ".
                  ".toml", ".yaml", ".yml", ".xml", ".tex", ".org"}
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 SUPPORTED_HINT = "Footnote reads text, Markdown, HTML, PDF and Word (.docx) files"
+# Text-based formats whose markup would be indexed as junk: refused by name, as no sniffing can.
+UNSUPPORTED_SUFFIXES = {".doc": "old Word .doc files are not supported; save it as .docx",
+                        ".rtf": f"RTF documents are not supported; save it as .docx. {SUPPORTED_HINT}",
+                        ".svg": f"unsupported file type (.svg, an SVG image): {SUPPORTED_HINT}"}
 
 
 def _mb(n: int) -> str:
@@ -61,24 +77,59 @@ def decode_text(data: bytes, source: str, declared: str | None = None) -> str:
     return text
 
 
-def _read(path: Path, limit: int) -> bytes:
+def _open(path: Path) -> tuple[IO[bytes], int]:
+    """Open a regular file for reading; a pipe or device is refused before anything blocks on it."""
     source = str(path)
     try:
-        size = path.stat().st_size
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
+        if path.is_symlink():
+            raise LoadError(source, f"broken link (its target {os.readlink(path)} does not exist)") from None
         raise LoadError(source, "no such file") from None
-    except OSError as exc:
-        raise LoadError(source, f"cannot read the file ({exc.strerror or exc})") from None
-    if size == 0:
-        raise LoadError(source, "the file is empty")
-    if size > limit:
-        raise LoadError(source, f"the file is too large ({_mb(size)}; the limit is {_mb(limit)})")
-    try:
-        return path.read_bytes()
     except IsADirectoryError:
         raise LoadError(source, "this is a folder, not a file") from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise LoadError(source, "the link loops back on itself") from None
         raise LoadError(source, f"cannot read the file ({exc.strerror or exc})") from None
+    fh = os.fdopen(fd, "rb")
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise LoadError(source, "this is a folder, not a file")
+        if not stat.S_ISREG(info.st_mode):
+            raise LoadError(source, f"this is not a regular file ({_special_kind(info.st_mode)})")
+        if info.st_size == 0:
+            raise LoadError(source, "the file is empty")
+    except BaseException:
+        fh.close()
+        raise
+    return fh, info.st_size
+
+
+def _special_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a file"
+
+
+def _check_size(source: str, size: int, limit: int) -> None:
+    if size > limit:
+        raise LoadError(source, f"the file is too large ({_mb(size)}; the limit is {_mb(limit)})")
+
+
+def _read_rest(fh: IO[bytes], head: bytes, source: str, size: int, limit: int) -> bytes:
+    _check_size(source, size, limit)
+    try:
+        data = head + fh.read(limit + 1 - len(head))
+    except OSError as exc:
+        raise LoadError(source, f"cannot read the file ({exc.strerror or exc})") from None
+    _check_size(source, len(data), limit)  # it grew while being read
+    return data
 
 
 def _require_text(ex: Extracted) -> Extracted:
@@ -93,139 +144,181 @@ def _markdown(text: str, source: str, kind: str) -> Extracted:
     return Extracted(source=source, title=title, text=text, kind=kind, sections=sections)
 
 
-def _pdf(path: Path) -> Extracted:
+def _what(kind: sniff.Kind, fh: IO[bytes], size: int) -> sniff.Kind:
+    """A ZIP named more precisely from its members (a Word document, an EPUB...) where affordable."""
+    if kind is not sniff.ZIP or size > MAX_FILE_BYTES:
+        return kind
+    fh.seek(0)
+    return sniff.describe_zip(fh)
+
+
+def _pdf(path: Path, fh: IO[bytes], head: bytes, size: int) -> Extracted:
     source = str(path)
-    data = _read(path, MAX_PDF_BYTES)
-    import io
-
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    if not data.lstrip()[:5].startswith(b"%PDF"):
+    if b"%PDF-" not in head[:1024]:
+        kind = sniff.sniff(head)
+        if kind is not None:
+            raise LoadError(source, f"this is {_what(kind, fh, size).name} named .pdf, not a PDF")
         raise LoadError(source, "this is not a valid PDF file (no PDF header)")
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            try:
-                ok = bool(reader.decrypt(""))
-            except Exception:  # noqa: BLE001 - pypdf raises several types for unsupported crypto
-                ok = False
-            if not ok:
-                raise LoadError(source, "the file is encrypted (password-protected PDF)")
-        parts: list[str] = []
-        pages: list[tuple[int, int]] = []
-        offset = 0
-        for number, page in enumerate(reader.pages, start=1):
-            text = (page.extract_text() or "").strip()
-            if not text:
-                continue
-            if parts:
-                parts.append("\n\n")
-                offset += 2
-            pages.append((offset, number))
-            parts.append(text)
-            offset += len(text)
-        title = ""
-        meta = reader.metadata
-        if meta is not None and meta.title:
-            title = str(meta.title).strip()
-    except LoadError:
-        raise
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError) as exc:
-        raise LoadError(source, f"this PDF is damaged and cannot be read ({type(exc).__name__})") from None
-    text = "".join(parts)
-    if not text.strip():
-        raise LoadError(source, "no text found in the PDF (it may be scanned images; OCR is not supported)")
-    return Extracted(source=source, title=title or path.stem, text=text, kind="pdf", pages=pages)
+    _check_size(source, size, MAX_PDF_BYTES)
+    fh.seek(0)
+    return read_pdf(fh, source, path.stem)
 
 
-def _docx(path: Path) -> Extracted:
+def _docx(path: Path, fh: IO[bytes], head: bytes, size: int) -> Extracted:
     source = str(path)
-    data = _read(path, MAX_FILE_BYTES)
-    import io
-    import zipfile
-
-    import docx
-    from docx.opc.exceptions import PackageNotFoundError
-
-    try:
-        document = docx.Document(io.BytesIO(data))
-    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise LoadError(source, f"this is not a valid Word document ({type(exc).__name__})") from None
-    except Exception as exc:  # noqa: BLE001 - python-docx surfaces lxml errors of many kinds
-        raise LoadError(source, f"this Word document is damaged ({type(exc).__name__})") from None
-    parts: list[str] = []
-    sections: list[tuple[int, str]] = []
-    offset = 0
-    blocks: list[tuple[str, bool]] = []
-    for para in document.paragraphs:
-        style = (para.style.name if para.style is not None else "") or ""
-        blocks.append((para.text.strip(), style.lower().startswith(("heading", "title"))))
-    for table in document.tables:
-        for row in table.rows:
-            blocks.append((" | ".join(c.text.strip() for c in row.cells), False))
-    for text, is_heading in blocks:
-        if not text:
-            continue
-        if parts:
-            parts.append("\n\n")
-            offset += 2
-        if is_heading:
-            sections.append((offset, text))
-        parts.append(text)
-        offset += len(text)
-    title = (document.core_properties.title or "").strip() or (sections[0][1] if sections else path.stem)
-    return _require_text(Extracted(source=source, title=title, text="".join(parts), kind="docx", sections=sections))
+    kind = sniff.sniff(head)
+    if kind is not sniff.ZIP:
+        if kind is sniff.OLE:
+            raise LoadError(source, f"this is {kind.name} named .docx; open it in Word and save it as .docx")
+        if kind is not None:
+            raise LoadError(source, f"this is {kind.name} named .docx, not a Word document")
+        raise LoadError(source, "this is not a valid Word document (not a ZIP package)")
+    data = _read_rest(fh, head, source, size, MAX_FILE_BYTES)
+    return _require_text(read_docx(data, source, path.stem))
 
 
-def load_path(path: Path) -> Extracted:
-    """Read one file. Raises ``LoadError`` with a reason a person can act on."""
+def _mislabeled(path: Path, kind: sniff.Kind, fh: IO[bytes], size: int) -> LoadError:
+    """The error for a file whose bytes say it is something its name does not."""
+    source, suffix = str(path), path.suffix.lower()
+    named = suffix or "no extension"
+    if kind is sniff.PDF:
+        return LoadError(source, f"this is a PDF saved as {named}; rename it to .pdf")
+    kind = _what(kind, fh, size)
+    if kind.name.startswith("a Word document"):
+        return LoadError(source, f"this is a Word document saved as {named}; rename it to .docx")
+    if suffix in HTML_SUFFIXES:
+        return LoadError(source, f"this is {kind.name} named {suffix}, not a web page")
+    if suffix in TEXT_SUFFIXES:
+        return LoadError(source, f"this is {kind.name} named {suffix}, not text")
+    return UnsupportedFileType(source, f"unsupported file type ({named}; this is {kind.name}): {SUPPORTED_HINT}")
+
+
+def _load(path: Path) -> Extracted:
     source = str(path)
-    if path.is_dir():
-        raise LoadError(source, "this is a folder, not a file")
     suffix = path.suffix.lower()
-    if suffix == ".pdf":
-        return _pdf(path)
-    if suffix == ".docx":
-        return _docx(path)
-    if suffix == ".doc":
-        raise LoadError(source, "old Word .doc files are not supported; save it as .docx")
-    data = _read(path, MAX_FILE_BYTES)
+    fh, size = _open(path)
+    with fh:
+        try:
+            head = fh.read(sniff.HEAD_BYTES)
+        except OSError as exc:
+            raise LoadError(source, f"cannot read the file ({exc.strerror or exc})") from None
+        if suffix == ".pdf":
+            return _pdf(path, fh, head, size)
+        if suffix == ".docx":
+            return _docx(path, fh, head, size)
+        if suffix in UNSUPPORTED_SUFFIXES:
+            raise UnsupportedFileType(source, UNSUPPORTED_SUFFIXES[suffix])
+        kind = sniff.sniff(head)
+        if kind is not None:
+            raise _mislabeled(path, kind, fh, size)
+        if suffix not in TEXT_SUFFIXES and suffix not in HTML_SUFFIXES and sniff.looks_binary(head):
+            if not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                raise UnsupportedFileType(source, f"unsupported file type ({suffix or 'no extension'}): "
+                                                  f"{SUPPORTED_HINT}")
+        data = _read_rest(fh, head, source, size, MAX_FILE_BYTES)
     if suffix in HTML_SUFFIXES:
         html = decode_text(data, source, meta_charset(data))
         ex = extract_html(html, source)
         ex.title = ex.title or path.stem
         return _require_text(ex)
-    if data[:5] == b"%PDF-":
-        raise LoadError(source, f"this is a PDF saved as {suffix or 'no extension'}; rename it to .pdf")
+    text = decode_text(data, source)
+    kind_name = "markdown" if suffix in {".md", ".markdown"} else "text"
+    return _require_text(_markdown(text, source, kind_name))
+
+
+def load_path(path: Path) -> Extracted:
+    """Read one file. Raises ``LoadError`` with a reason a person can act on (``UnsupportedFileType``
+    for a type Footnote does not read), whatever the file holds."""
     try:
-        text = decode_text(data, source)
+        return _load(path)
     except LoadError:
-        if suffix in TEXT_SUFFIXES:
-            raise
-        raise LoadError(source, f"unsupported file type ({suffix or 'no extension'}): {SUPPORTED_HINT}") from None
-    kind = "markdown" if suffix in {".md", ".markdown"} else "text"
-    return _require_text(_markdown(text, source, kind))
+        raise
+    except Exception as exc:  # noqa: BLE001 - a reader's bug or a library's surprise costs one file
+        log.warning("reader failed source=%s error=%s", path, type(exc).__name__, exc_info=True)
+        raise LoadError(str(path), f"the reader failed ({type(exc).__name__})") from None
+
+
+def _inside(target: str, root: str) -> bool:
+    try:
+        return os.path.commonpath([target, root]) == root
+    except ValueError:  # different drives
+        return False
+
+
+def _link_verdict(item: Path, root: str) -> LoadError | None:
+    """None when the link ``item`` leads to something inside ``root``; else why it is not imported."""
+    try:
+        target = os.path.realpath(item, strict=True)
+    except FileNotFoundError:
+        try:
+            dest = os.readlink(item)
+        except OSError:
+            dest = "?"
+        return LoadError(str(item), f"broken link (its target {dest} does not exist)")
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return LoadError(str(item), "the link loops back on itself")
+        return LoadError(str(item), f"cannot follow the link ({exc.strerror or exc})")
+    if not _inside(target, root):
+        return SkippedItem(str(item), f"the link leads outside the imported folder (to {target})")
+    return None
+
+
+def _walk_folder(top: Path) -> Iterator[Path | LoadError]:
+    try:
+        root = os.path.realpath(top, strict=True)
+    except OSError as exc:
+        yield LoadError(str(top), f"cannot read the folder ({exc.strerror or exc})")
+        return
+    seen: set[tuple[int, int]] = set()
+    stack = [top]
+    while stack:
+        folder = stack.pop()
+        try:
+            info = os.stat(folder)
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            yield LoadError(str(folder), f"cannot read the folder ({exc.strerror or exc})")
+            continue
+        if (info.st_dev, info.st_ino) in seen:
+            continue  # a link back to a folder already walked
+        seen.add((info.st_dev, info.st_ino))
+        subfolders: list[Path] = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            item = folder / entry.name
+            if entry.is_symlink():
+                verdict = _link_verdict(item, root)
+                if verdict is not None:
+                    yield verdict
+                    continue
+            try:
+                mode = entry.stat().st_mode
+            except OSError:
+                yield item  # load_path says why it cannot be read
+                continue
+            if stat.S_ISDIR(mode):
+                subfolders.append(item)
+            elif stat.S_ISREG(mode):
+                yield item
+            else:
+                yield SkippedItem(str(item), f"this is not a regular file ({_special_kind(mode)})")
+        stack.extend(reversed(subfolders))
 
 
 def walk(paths: list[Path]) -> Iterator[Path | LoadError]:
-    """Files under the given paths, recursively, skipping hidden files and folders, in stable order.
+    """Files under the given paths, recursively, skipping hidden files and folders, in stable order
+    (a folder's files, then its subfolders in name order).
 
-    A folder that cannot be listed is reported as a ``LoadError`` in its place, not skipped silently.
+    Inside a folder, a link whose target lies outside it yields a ``SkippedItem``, a broken or
+    looping link a ``LoadError`` under the link's own path, a pipe or device a ``SkippedItem``; a
+    folder reached twice through links is walked once. A folder that cannot be listed is reported
+    as a ``LoadError`` in its place, not skipped silently. A path given directly is followed.
     """
     for path in paths:
         if path.is_dir():
-            errors: list[OSError] = []
-            for root, dirs, files in os.walk(path, onerror=errors.append):
-                while errors:
-                    err = errors.pop(0)
-                    where = str(err.filename or root)
-                    yield LoadError(where, f"cannot read the folder ({err.strerror or err})")
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(files):
-                    if not name.startswith("."):
-                        yield Path(root) / name
-            for err in errors:
-                yield LoadError(str(err.filename or path), f"cannot read the folder ({err.strerror or err})")
+            yield from _walk_folder(path)
         else:
             yield path

@@ -107,3 +107,161 @@ def test_walk_skips_hidden_and_recurses(tmp_path: Path) -> None:
     (tmp_path / ".hidden.txt").write_text("x")
     (tmp_path / "two.md").write_text("2")
     assert [p.relative_to(tmp_path).as_posix() for p in walk([tmp_path])] == ["two.md", "a/one.txt"]
+
+
+# --- PDF through PDFium: text indices are PDFium's char indices --------------------------------
+
+
+def _pdf_bytes(objects: list[bytes], info: bytes = b"") -> bytes:
+    """A PDF from numbered object bodies (object i+1 is ``objects[i]``) with a correct xref."""
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for i, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for off in offsets:
+        out += b"%010d 00000 n \n" % off
+    out += b"trailer\n<< /Size %d /Root 1 0 R %s>>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, info, xref)
+    return bytes(out)
+
+
+def _stream(data: bytes) -> bytes:
+    return b"<< /Length %d >>\nstream\n" % len(data) + data + b"\nendstream"
+
+
+def _one_page_pdf(content: bytes, to_unicode: bytes | None = None, title: bytes | None = None) -> bytes:
+    font = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica" + (b" /ToUnicode 6 0 R" if to_unicode else b"") + b" >>"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+        _stream(content),
+        font,
+    ]
+    if to_unicode:
+        objects.append(_stream(to_unicode))
+    info = b""
+    if title is not None:
+        objects.append(b"<< /Title (" + title + b") >>")
+        info = b"/Info %d 0 R " % len(objects)
+    return _pdf_bytes(objects, info)
+
+
+def _pdfium_pages(path: Path) -> list[list[tuple[str, tuple[float, float, float, float]]]]:
+    """Every page's characters as PDFium reports them: (character, box) per char index."""
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
+
+    pages = []
+    with path.open("rb") as fh:
+        doc = pdfium.PdfDocument(fh)
+        for index in range(len(doc)):
+            tp = doc.get_page(index).get_textpage()
+            pages.append([(chr(pdfium_c.FPDFText_GetUnicode(tp, i)), tp.get_charbox(i))
+                          for i in range(tp.count_chars())])
+        doc.close()
+    return pages
+
+
+def test_pdf_page_local_ranges_are_pdfium_char_indices(tmp_path: Path) -> None:
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    path = tmp_path / "minutes.pdf"
+    c = canvas.Canvas(str(path), pagesize=A4)
+    c.setTitle("Board minutes")
+    c.drawString(72, 800, "   Indented opening line of page one.")
+    c.drawString(72, 784, "Second line of page one.")
+    c.showPage()
+    c.showPage()  # a blank page: no text, no entry in pages
+    c.drawString(300, 500, "Budget approved on page three.")
+    c.showPage()
+    c.drawString(72, 700, "Page four: the vote was unanimous.")
+    c.showPage()
+    c.save()
+
+    ex = load_path(path)
+    assert ex.title == "Board minutes"
+    assert [n for _, n in ex.pages] == [1, 3, 4]
+    pdfium_pages = _pdfium_pages(path)
+    for k, (offset, number) in enumerate(ex.pages):
+        chars = pdfium_pages[number - 1]
+        end = ex.pages[k + 1][0] - 2 if k + 1 < len(ex.pages) else len(ex.text)
+        assert end - offset == len(chars)  # nothing stripped or added
+        assert ex.text[offset:end] == "".join(ch for ch, _ in chars)
+        if k + 1 < len(ex.pages):
+            assert ex.text[end:end + 2] == "\n\n"
+    # A chunk's page-local range lands on the right boxes: "Budget" sits where it was drawn.
+    offset = dict((n, o) for o, n in ex.pages)[3]
+    start = ex.text.index("Budget") - offset
+    boxes = [box for _, box in pdfium_pages[2][start:start + len("Budget")]]
+    assert abs(boxes[0][0] - 300) < 2 and all(495 < box[1] < 505 for box in boxes)
+    assert ex.text[offset + start:offset + start + 6] == "Budget"
+
+
+def test_pdf_unusual_characters_keep_one_char_per_pdfium_index(tmp_path: Path) -> None:
+    # Codes A..D map to an emoji (outside the BMP: a surrogate pair in PDFium), a control
+    # character, the "fi" ligature (PDFium splits it in two) and a glyph with no Unicode value.
+    cmap = (b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /X def /CMapType 2 def\n"
+            b"1 begincodespacerange <00> <FF> endcodespacerange\n4 beginbfchar\n"
+            b"<41> <D83DDE00>\n<42> <0002>\n<43> <FB01>\n<44> <0000>\nendbfchar\n"
+            b"endcmap CMapName currentdict /CMap defineresource pop end end")
+    content = b"BT /F1 12 Tf 72 700 Td (xAyBzCwDv) Tj 0 -20 Td (second line) Tj ET"
+    path = tmp_path / "odd.pdf"
+    path.write_bytes(_one_page_pdf(content, cmap, title=b"Odd characters"))
+    ex = load_path(path)
+    chars = _pdfium_pages(path)[0]
+    assert ex.pages == [(0, 1)] and len(ex.text) == len(chars)
+    assert ex.text.startswith("x\U0001F600\u2060y z" + "fiw\ufffdv\r\nsecond line")
+    assert ex.text.encode("utf-8")  # valid Unicode: no lone surrogates left
+    assert ex.title == "Odd characters"
+    # Same box for both halves of the emoji, as PDFium reports them.
+    assert chars[1][1] == chars[2][1]
+
+
+def test_pdf_without_text_and_without_title(tmp_path: Path) -> None:
+    path = tmp_path / "scan.pdf"
+    path.write_bytes(_one_page_pdf(b"0 0 m 100 100 l S"))
+    assert "no text found in the PDF" in _reason(path)
+    named = tmp_path / "field-notes.pdf"
+    named.write_bytes(_one_page_pdf(b"BT /F1 12 Tf 72 700 Td (Notes from the field) Tj ET"))
+    ex = load_path(named)
+    assert ex.title == "field-notes" and ex.text == "Notes from the field"
+
+
+def test_pdf_encrypted_damaged_and_truncated(tmp_path: Path) -> None:
+    locked = make_pdf(tmp_path / "locked.pdf", ["Top secret plans."], password="hunter2")
+    assert _reason(locked) == "the file is encrypted (password-protected PDF)"
+
+    # Only an owner password (no password to open): it reads.
+    from pypdf import PdfReader, PdfWriter
+
+    plain = make_pdf(tmp_path / "plain.pdf", ["Open to every reader."])
+    writer = PdfWriter(clone_from=PdfReader(str(plain)))
+    writer.encrypt(user_password="", owner_password="owner-only")
+    owner_only = tmp_path / "owner-only.pdf"
+    with owner_only.open("wb") as fh:
+        writer.write(fh)
+    assert "Open to every reader." in load_path(owner_only).text
+
+    data = make_pdf(tmp_path / "whole.pdf", ["Alpha page one.", "Beta page two."]).read_bytes()
+    for cut in (16, len(data) // 2, len(data) - 40):
+        cut_path = tmp_path / f"cut-{cut}.pdf"
+        cut_path.write_bytes(data[:cut])
+        assert _reason(cut_path).startswith("this PDF is damaged and cannot be read (PDFium: ")
+
+    garbage = tmp_path / "garbage.pdf"
+    garbage.write_bytes(b"%PDF-1.7\n" + bytes(range(256)) * 64)
+    assert _reason(garbage).startswith("this PDF is damaged")
+
+
+def test_pdf_size_limit(tmp_path: Path) -> None:
+    from core.ingest import loaders
+
+    big = tmp_path / "big.pdf"
+    with big.open("wb") as fh:
+        fh.write(b"%PDF-1.4\n")
+        fh.truncate(loaders.MAX_PDF_BYTES + 1)
+    assert _reason(big).startswith("the file is too large (200.0 MB")
