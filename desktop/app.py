@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import logging.handlers
 import os
 import signal
 import sys
@@ -55,23 +54,11 @@ def resolve_data_dir(args: argparse.Namespace) -> Path:
 
 
 def install_file_log(data_dir: Path) -> logging.Handler:
-    """Everything at INFO and above goes to ``footnote.log`` in the data folder (``Open log``)."""
-    from desktop.services import LOG_FILE
+    """Everything at INFO and above goes to ``footnote.log`` in the data folder (``Open log``), with
+    secrets removed from every line (``core.logsafe``); the CLI writes to the same file."""
+    from core.logsafe import install_file_log as install
 
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / LOG_FILE
-    handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=2, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    handler.setLevel(logging.INFO)
-    root = logging.getLogger()
-    root.addHandler(handler)
-    if root.level > logging.INFO or root.level == logging.NOTSET:
-        # Keep stderr as quiet as main.py asked; the file still gets INFO.
-        for h in root.handlers:
-            if h is not handler and h.level == logging.NOTSET:
-                h.setLevel(root.level or logging.WARNING)
-        root.setLevel(logging.INFO)
-    return handler
+    return install(data_dir)
 
 
 def install_excepthook() -> None:

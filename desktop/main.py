@@ -8,8 +8,11 @@ import sys
 
 
 def _configure_logging(verbose: bool) -> None:
+    from core import logsafe
+
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    logsafe.install()  # no URL secret or key on stderr either, and no httpx request lines
 
 
 def main(argv: list[str] | None = None) -> int:

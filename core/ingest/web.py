@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
-from urllib.parse import SplitResult, quote, urljoin, urlsplit, urlunsplit
+from urllib.parse import SplitResult, quote, unquote, urljoin, urlsplit, urlunsplit
 from urllib.robotparser import RobotFileParser
 
 import httpx
@@ -29,6 +29,7 @@ from core.documents import Extracted
 from core.errors import LoadError
 from core.ingest.htmltext import extract_html, links, meta_charset
 from core.ingest.loaders import decode_text
+from core.logsafe import redact_query, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -74,35 +75,71 @@ def _remove_dot_segments(path: str) -> str:
 
 
 def normalise_url(url: str) -> str:
-    """The canonical form of a link, used as the document's source key and to de-duplicate a crawl.
+    """The canonical, public form of a link: the document's source key, and what is shown and logged.
 
     Lowercases scheme and host, drops the fragment and a default port, resolves ``.``/``..``
-    segments, percent-encodes characters that must be, and keeps the query. Never raises: a string
-    that is not an http(s) URL comes back tidied as far as possible, and ``fetch`` reports it.
+    segments, percent-encodes characters that must be, and keeps the query. It keeps no secret:
+    user info (``user:password@``) is dropped and the values of credential parameters (``token``,
+    ``sig``, ``X-Amz-Signature``..., see ``core.logsafe``) read ``REDACTED``; the request itself
+    still uses them (``_request_url``, ``_SiteAuth``). Never raises: a string that is not an
+    http(s) URL comes back tidied as far as possible, and ``fetch`` reports it.
     """
+    return _canonical(url, public=True)
+
+
+def _request_url(url: str) -> str:
+    """The canonical form a request is sent to: ``normalise_url`` with the query's secrets kept
+    (user info still goes, as ``_SiteAuth``)."""
+    return _canonical(url, public=False)
+
+
+def _canonical(url: str, *, public: bool) -> str:
     url = url.strip()
     try:
         parts = urlsplit(url)
     except ValueError:  # e.g. an unbalanced "[" in the host
-        return url
+        return redact_url(url, strict=True)
     scheme = parts.scheme.lower()
+    query = redact_query(parts.query, strict=True) if public else parts.query
+    bare_netloc = parts.netloc.rpartition("@")[2]
     if scheme not in DEFAULT_PORTS or not parts.netloc:
-        return urlunsplit((scheme, parts.netloc, parts.path, parts.query, ""))
+        return urlunsplit((scheme, bare_netloc, parts.path, query, ""))
     try:
         host = parts.hostname or ""
         port = parts.port
     except ValueError:  # a port that is not a number: leave the address as written
-        return urlunsplit((scheme, parts.netloc.lower(), parts.path or "/", parts.query, ""))
+        return urlunsplit((scheme, bare_netloc.lower(), parts.path or "/", query, ""))
     if ":" in host:
         host = f"[{host}]"
     netloc = host
     if port is not None and port != DEFAULT_PORTS[scheme]:
         netloc = f"{host}:{port}"
-    if "@" in parts.netloc:
-        netloc = parts.netloc.rpartition("@")[0] + "@" + netloc
     path = quote(_remove_dot_segments(parts.path or "/"), safe=_PATH_SAFE)
-    query = quote(parts.query, safe=_QUERY_SAFE)
-    return urlunsplit((scheme, netloc, path, query, ""))
+    return urlunsplit((scheme, netloc, path, quote(query, safe=_QUERY_SAFE), ""))
+
+
+@dataclass(frozen=True)
+class _SiteAuth:
+    """Credentials written in the link itself (``https://user:pass@host/``). They are sent, as HTTP
+    basic auth, to that origin only (robots.txt included; never to a redirect elsewhere) and are
+    never part of a stored, shown or logged URL."""
+
+    origin: tuple[str, str, int | None]
+    auth: httpx.BasicAuth
+
+    def for_url(self, url: str) -> httpx.BasicAuth | None:
+        return self.auth if _origin(urlsplit(url)) == self.origin else None
+
+
+def _site_auth(url: str) -> _SiteAuth | None:
+    try:
+        parts = urlsplit(url.strip())
+        user, password = parts.username, parts.password
+    except ValueError:
+        return None
+    if not user and not password:
+        return None
+    return _SiteAuth(_origin(parts), httpx.BasicAuth(unquote(user or ""), unquote(password or "")))
 
 
 def _redact(url: str) -> str:
@@ -300,7 +337,8 @@ def _status_text(response: httpx.Response) -> str:
 
 
 def _open(
-    client: httpx.Client, source: str, url: str, timeout: float, max_redirects: int, deadline: _Deadline
+    client: httpx.Client, source: str, url: str, timeout: float, max_redirects: int, deadline: _Deadline,
+    auth: _SiteAuth | None = None,
 ) -> httpx.Response:
     """Send GET, following redirects by hand. Returns an open streamed response the caller closes."""
     visited = {url}
@@ -313,7 +351,11 @@ def _open(
                                            extensions={"trace": deadline.trace})
             if request.headers.get("user-agent", "").startswith("python-httpx"):
                 request.headers["User-Agent"] = USER_AGENT  # a caller's plain client still says who we are
-            response = client.send(request, stream=True, follow_redirects=False)
+            basic = auth.for_url(url) if auth is not None else None
+            if basic is not None:
+                response = client.send(request, stream=True, follow_redirects=False, auth=basic)
+            else:
+                response = client.send(request, stream=True, follow_redirects=False)
         except httpx.HTTPError as exc:
             raise _transport_error(source, url, exc, timeout, deadline) from None
         # A caller's client may reuse a kept-alive connection, which opens no socket to trace.
@@ -329,11 +371,11 @@ def _open(
             shown = f"{scheme}://" if target.lower().startswith(f"{scheme}://") else f"{scheme}:"
             log.warning("redirect refused url=%s scheme=%s", _redact(url), scheme)
             raise _RedirectRefused(source, f"redirected to a {shown} address, which is not allowed")
-        target = normalise_url(target)
+        target = _request_url(target)
         redirects += 1
         # A redirect back to a page already seen is a loop, unless it set a cookie (login/consent hops).
         if target in visited and not set_cookie:
-            raise _RedirectRefused(source, f"the server redirects in a loop (back to {target})")
+            raise _RedirectRefused(source, f"the server redirects in a loop (back to {normalise_url(target)})")
         if redirects > max_redirects:
             raise _RedirectRefused(source, f"too many redirects (more than {max_redirects})")
         log.debug("redirect from=%s to=%s status=%d", _redact(url), _redact(target), response.status_code)
@@ -364,10 +406,12 @@ def _page_deadline(timeout: float) -> _Deadline:
 
 
 def _get_page(
-    client: httpx.Client, source: str, timeout: float, max_bytes: int, max_redirects: int, deadline: _Deadline
+    client: httpx.Client, source: str, timeout: float, max_bytes: int, max_redirects: int, deadline: _Deadline,
+    url: str | None = None, auth: _SiteAuth | None = None,
 ) -> _Page:
-    """Download ``source`` as a page: redirects, status, content type and size all checked."""
-    response = _open(client, source, source, timeout, max_redirects, deadline)
+    """Download ``url`` (default: ``source``, the public name errors carry) as a page: redirects,
+    status, content type and size all checked."""
+    response = _open(client, source, url or source, timeout, max_redirects, deadline, auth)
     try:
         final = normalise_url(str(response.url))
         if not 200 <= response.status_code < 300:
@@ -411,25 +455,27 @@ def _extract(page: _Page, source: str) -> tuple[Extracted, str]:
 class _Robots:
     """Per-site robots.txt rules, fetched once per crawl or fetch."""
 
-    def __init__(self, client: httpx.Client, timeout: float) -> None:
+    def __init__(self, client: httpx.Client, timeout: float, auth: _SiteAuth | None = None) -> None:
         self._client = client
         self._timeout = timeout
+        self._auth = auth
         self._sites: dict[tuple[str, str, int | None], Callable[[str], bool]] = {}
 
     def allowed(self, url: str, deadline: _Deadline) -> bool:
-        """Whether ``url`` may be fetched. Raises ``LoadError`` (for ``url``) if its server is unreachable.
-        Fetching robots.txt spends the page's own ``deadline``."""
+        """Whether ``url`` may be fetched. Raises ``LoadError`` (for ``url``'s public form) if its
+        server is unreachable. Fetching robots.txt spends the page's own ``deadline``."""
         key = _origin(urlsplit(url))
         rule = self._sites.get(key)
         if rule is None:
             rule = self._sites[key] = self._load(url, deadline)
         return rule(url)
 
-    def _load(self, page: str, deadline: _Deadline) -> Callable[[str], bool]:
-        parts = urlsplit(page)
+    def _load(self, url: str, deadline: _Deadline) -> Callable[[str], bool]:
+        page = normalise_url(url)
+        parts = urlsplit(url)
         robots_url = urlunsplit((parts.scheme, parts.netloc, "/robots.txt", "", ""))
         try:
-            response = _open(self._client, page, robots_url, self._timeout, 5, deadline)
+            response = _open(self._client, page, robots_url, self._timeout, 5, deadline, self._auth)
         except _RedirectRefused as exc:
             log.info("robots.txt ignored url=%s reason=%s", _redact(robots_url), exc.reason)
             return _allow_all
@@ -493,14 +539,15 @@ def fetch(
     """
     source = normalise_url(url)
     _check_url(source)
+    target, auth = _request_url(url), _site_auth(url)
     own = client is None
     active = client if client is not None else _new_client(timeout)
     try:
         with _page_deadline(timeout) as deadline:
-            if robots and not _Robots(active, timeout).allowed(source, deadline):
+            if robots and not _Robots(active, timeout, auth).allowed(target, deadline):
                 raise _robots_refusal(source)
             parsed, _final = _fetch_page(active, source, timeout, max_bytes, max_redirects, _parse_with_html,
-                                         deadline=deadline)
+                                         deadline=deadline, url=target, auth=auth)
         return parsed.extracted, parsed.html
     finally:
         if own:
@@ -534,10 +581,11 @@ def _parse_with_html(page: _Page, source: str, want_links: bool) -> ParsedPage:
 def _fetch_page(
     client: httpx.Client, source: str, timeout: float, max_bytes: int, max_redirects: int,
     parse: PageParser = parse_page, want_links: bool = False, *, deadline: _Deadline,
+    url: str | None = None, auth: _SiteAuth | None = None,
 ) -> tuple[ParsedPage, str]:
     started = time.monotonic()
     try:
-        page = _get_page(client, source, timeout, max_bytes, max_redirects, deadline)
+        page = _get_page(client, source, timeout, max_bytes, max_redirects, deadline, url, auth)
         parsed = parse(page, source, want_links)
     except LoadError as exc:
         log.info("fetch failed url=%s reason=%s", _redact(source), exc.reason)
@@ -572,15 +620,17 @@ def _page_links(html: str, page_url: str) -> list[str]:
 
 
 def _crawl_one(
-    client: httpx.Client, robots: _Robots, page: str, timeout: float, max_bytes: int, parse: PageParser,
-    want_links: bool,
+    client: httpx.Client, robots: _Robots, url: str, timeout: float, max_bytes: int, parse: PageParser,
+    want_links: bool, auth: _SiteAuth | None,
 ) -> tuple[ParsedPage, str] | LoadError | None:
-    """One crawl step under one deadline (robots.txt, then the page); None when robots.txt says no."""
+    """One crawl step under one deadline (robots.txt, then the page); None when robots.txt says no.
+    ``url`` is what is requested; errors and the page carry its public form."""
     with _page_deadline(timeout) as deadline:
         try:
-            if not robots.allowed(page, deadline):
+            if not robots.allowed(url, deadline):
                 return None
-            return _fetch_page(client, page, timeout, max_bytes, 5, parse, want_links, deadline=deadline)
+            return _fetch_page(client, normalise_url(url), timeout, max_bytes, 5, parse, want_links,
+                               deadline=deadline, url=url, auth=auth)
         except LoadError as exc:
             return exc
 
@@ -611,18 +661,21 @@ def crawl(
         return
     start_parts = urlsplit(start)
     site = {_origin(start_parts)}
-    queue: deque[tuple[str, int]] = deque([(start, 0)])
+    auth = _site_auth(url)
+    # The queue holds what is requested (the start link's token kept); ``seen`` and errors use public forms.
+    queue: deque[tuple[str, int]] = deque([(_request_url(url), 0)])
     seen = {start}
     attempted = 0
     log.info("crawl started url=%s depth=%d max_pages=%d", _redact(start), depth, max_pages)
     with _new_client(timeout) as client:
-        robots = _Robots(client, timeout)
+        robots = _Robots(client, timeout, auth)
         while queue and attempted < max_pages:
             if cancel is not None and cancel.is_set():
                 log.info("crawl cancelled url=%s pages=%d", _redact(start), attempted)
                 return
-            page, level = queue.popleft()
-            outcome = _crawl_one(client, robots, page, timeout, max_bytes, parse, level < depth)
+            target, level = queue.popleft()
+            page = normalise_url(target)
+            outcome = _crawl_one(client, robots, target, timeout, max_bytes, parse, level < depth, auth)
             if outcome is None:
                 if page == start:
                     attempted += 1
@@ -642,9 +695,9 @@ def crawl(
             if level >= depth:
                 continue
             for link in parsed.links:
-                if link in seen:
+                if normalise_url(link) in seen:
                     continue
-                seen.add(link)
+                seen.add(normalise_url(link))
                 parts = urlsplit(link)
                 if _origin(parts) not in site:
                     continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import socket
 import threading
@@ -58,6 +59,14 @@ def _page(body: str) -> str:
         ("http://example.com/a b", "http://example.com/a%20b"),
         ("  https://example.com/Path?Q=A  ", "https://example.com/Path?Q=A"),
         ("http://[::1]:8000/x", "http://[::1]:8000/x"),
+        # No secrets in a stored source: user info goes, credential values are redacted.
+        ("https://alice:hunter2@Example.com/a", "https://example.com/a"),
+        ("https://alice@example.com:8443/", "https://example.com:8443/"),
+        ("ftp://bob:pw@example.com/f", "ftp://example.com/f"),
+        ("https://s3.example.com/f?X-Amz-Signature=abc&X-Amz-Date=1", "https://s3.example.com/f?X-Amz-Signature=REDACTED&X-Amz-Date=1"),
+        ("https://example.com/?q=tea&api_key=k1&access_token=t2", "https://example.com/?q=tea&api_key=REDACTED&access_token=REDACTED"),
+        # Ambiguous names stay in the source (they may tell pages apart); logs still redact them.
+        ("https://example.com/country?code=FR", "https://example.com/country?code=FR"),
     ],
 )
 def test_normalise_url(raw: str, expected: str) -> None:
@@ -188,6 +197,48 @@ def test_caller_supplied_client_is_left_open(http_server: HttpServer) -> None:
         fetch(http_server.url("/"), client=client)
         assert not client.is_closed
     assert http_server.requests[-1].headers["user-agent"] == USER_AGENT
+
+
+def test_credentials_in_the_link_are_used_but_never_kept(http_server: HttpServer) -> None:
+    http_server.route("/", _page("Members"))
+    http_server.robots("User-agent: *\nAllow: /\n")
+    url = http_server.url("/?token=sekrit-token&q=1").replace("http://", "http://alice:hunter2@")
+    extracted, _ = fetch(url)
+    assert extracted.source == http_server.url("/?token=REDACTED&q=1")
+    page, robots = http_server.requests[-1], http_server.requests[0]
+    assert page.path == "/?token=sekrit-token&q=1"  # the server still gets the real token...
+    expected = "Basic " + base64.b64encode(b"alice:hunter2").decode()
+    assert page.headers["authorization"] == expected  # ...and the credentials, as basic auth
+    assert robots.path == "/robots.txt" and robots.headers["authorization"] == expected
+
+
+def test_credentials_are_not_sent_to_another_site(http_server: HttpServer) -> None:
+    other = f"http://localhost:{http_server.port}/landing"  # same server, another origin
+    http_server.route("/go", redirect_to=other)
+    http_server.route("/landing", _page("Landing"))
+    fetch(http_server.url("/go").replace("http://", "http://alice:hunter2@"))
+    sent = {r.path: r.headers.get("authorization") for r in http_server.requests}
+    assert sent["/go"] is not None
+    assert sent["/landing"] is None
+
+
+def test_errors_name_the_link_without_its_secrets(http_server: HttpServer) -> None:
+    http_server.route("/a", redirect_to="/b?sig=s3kr1t")
+    http_server.route("/b", redirect_to="/a")
+    err = _error(http_server.url("/a").replace("http://", "http://alice:hunter2@") + "?token=t0k3n")
+    assert "redirects in a loop" in err.reason
+    for secret in ("hunter2", "alice", "t0k3n", "s3kr1t"):
+        assert secret not in str(err)
+
+
+def test_crawl_keeps_credentials_on_the_site_and_out_of_sources(http_server: HttpServer) -> None:
+    http_server.route("/", _page("Home") + '<a href="/next">next</a>')
+    http_server.route("/next", _page("Next"))
+    items = list(crawl(http_server.url("/?token=t0k3n").replace("http://", "http://alice:hunter2@"), depth=1))
+    assert [type(i).__name__ for i in items] == ["Extracted", "Extracted"]
+    assert [i.source for i in items if isinstance(i, Extracted)] == [
+        http_server.url("/?token=REDACTED"), http_server.url("/next")]
+    assert all(r.headers.get("authorization") for r in http_server.requests)
 
 
 def test_secrets_in_the_url_are_not_logged(http_server: HttpServer, caplog: pytest.LogCaptureFixture) -> None:
