@@ -39,6 +39,8 @@ class Chunk:
     title: str = ""
     section: str = ""
     page: int | None = None
+    page_start: int | None = None
+    page_end: int | None = None
 
     @property
     def id(self) -> str:

@@ -44,6 +44,10 @@ class Settings:
                        "Qdrant's Query API), or auto (qdrant on a server, fts5 in local mode). Changing it "
                        "needs a re-import."})
     embed_threads: int = field(default=0, metadata={"description": "Embedding threads; 0 means all cores."})
+    parse_memory_mb: int = field(default=2048, metadata={
+        "description": "Most memory one file or page may take while it is read, in MB (the reader is stopped past it)."})
+    parse_timeout_s: float = field(default=120.0, metadata={
+        "description": "Longest time reading one file or page may take, in seconds (the reader is stopped past it)."})
     # Generation
     model_path: str = field(default="", metadata={"description": "GGUF model file; empty means the bundled one."})
     n_gpu_layers: str = field(default="auto", metadata={"description": "GPU layers: auto, all, 0 or a number."})
@@ -76,8 +80,13 @@ class Settings:
         except (OSError, ValueError) as exc:
             log.warning("settings unreadable path=%s error=%s; using defaults", path, exc)
             return cls()
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in raw.items() if k in known})
+        if not isinstance(raw, dict):
+            log.warning("settings unreadable path=%s error=not a JSON object; using defaults", path)
+            return cls()
+        values, problems = checked_values(cls, raw)
+        for problem in problems:
+            log.warning("settings field reset path=%s %s", path, problem)
+        return cls(**values)
 
     def save(self, data_dir: Path) -> None:
         """Write atomically so a crash never leaves half a settings file."""
@@ -101,3 +110,80 @@ class Settings:
                 "backend", "openai_model", "openai_base_url", "min_relevance", "chunk_tokens", "chunk_overlap",
                 "blocked_terms", "blocked_topics", "n_gpu_layers", "keyword_search")
         return {k: getattr(self, k) for k in keys}
+
+
+# -- validation of a hand-edited settings file ------------------------------------------------------
+
+
+def _fits(hint: Any, value: Any) -> tuple[bool, Any]:
+    """Whether ``value`` (from JSON) fits the field type ``hint``, and the value to use."""
+    import math
+    import types
+    import typing
+
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(hint):
+            ok, out = _fits(arg, value)
+            if ok:
+                return True, out
+        return False, None
+    if hint is type(None):
+        return value is None, None
+    if hint is bool:
+        return isinstance(value, bool), value
+    if hint is int:
+        if isinstance(value, float) and value.is_integer():
+            return True, int(value)
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if hint is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        return ok, float(value) if ok else None
+    if hint is str:
+        return isinstance(value, str), value
+    if origin is list:
+        (item,) = typing.get_args(hint) or (Any,)
+        if not isinstance(value, list):
+            return False, None
+        items = [_fits(item, v) if item is not Any else (True, v) for v in value]
+        return all(ok for ok, _ in items), [v for _, v in items]
+    if isinstance(hint, type):
+        return isinstance(value, hint), value
+    return True, value
+
+
+def checked_values(cls: type[Settings], raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The known fields of ``raw`` whose values fit their types, and one line per field that does
+    not (``top_k="five"``); those fall back to their defaults and the others are kept."""
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for f in dataclasses.fields(cls):
+        if f.name not in raw:
+            continue
+        ok, value = _fits(hints.get(f.name, Any), raw[f.name])
+        if ok:
+            values[f.name] = value
+        else:
+            shown = json.dumps(raw[f.name], ensure_ascii=False)
+            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            hint = hints.get(f.name)
+            expected = hint.__name__ if isinstance(hint, type) else str(hint)
+            problems.append(f"field={f.name} value={shown} expected={expected}; using the default")
+    return values, problems
+
+
+def settings_problems(data_dir: Path) -> list[str]:
+    """What is wrong with the settings file (empty when it is fine or absent), for ``footnote repair``."""
+    path = data_dir / SETTINGS_FILE
+    if not path.exists():
+        return []
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return [f"the file is unreadable ({exc}); using defaults"]
+    if not isinstance(raw, dict):
+        return ["the file is not a JSON object; using defaults"]
+    return checked_values(Settings, raw)[1]

