@@ -79,7 +79,7 @@ _SIGNATURES: list[tuple[int, bytes, Kind, bool]] = [
     (0, b"\x00\x00\x01\xba", Kind("an MPEG video", "video"), False),
     (0, b"FLV\x01", Kind("a Flash video", "video"), False),
     (0, b"0&\xb2u\x8ef\xcf\x11", Kind("a Windows Media file", "video"), False),
-    (0, b"%PDF-", PDF, True),
+    (0, b"%PDF-", PDF, False),  # as ever: a file that opens so is a PDF
     (0, b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", OLE, False),
     (0, b"{\\rtf", RTF, False),  # RTF is all text, so it cannot wait for binary bytes; prose never opens so
     (0, b"SQLite format 3\x00", Kind("an SQLite database", "database"), False),

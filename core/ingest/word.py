@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from typing import Any
 
 from core.documents import Extracted
 from core.errors import LoadError
@@ -69,6 +70,27 @@ def check_package(zf: zipfile.ZipFile, source: str) -> None:
                                     "files never contain (it could be an XML entity-expansion attack)")
 
 
+def _blocks(document: Any) -> list[tuple[str, bool]]:
+    """(text, is heading) for each paragraph, then each table row (cells joined with " | ").
+
+    Style names come from one table built up front: ``Paragraph.style`` searches the styles part
+    with XPath on every call, which made long documents quadratic (seconds per thousand paragraphs).
+    """
+    from docx.enum.style import WD_STYLE_TYPE
+
+    headings = {style.style_id for style in document.styles
+                if style.type == WD_STYLE_TYPE.PARAGRAPH
+                and (style.name or "").lower().startswith(("heading", "title"))}
+    blocks: list[tuple[str, bool]] = []
+    for para in document.paragraphs:
+        style_id = para._p.style  # w:pPr/w:pStyle/@w:val; None means the default (body text) style
+        blocks.append((para.text.strip(), style_id in headings))
+    for table in document.tables:
+        for row in table.rows:
+            blocks.append((" | ".join(c.text.strip() for c in row.cells), False))
+    return blocks
+
+
 def read_docx(data: bytes, source: str, fallback_title: str) -> Extracted:
     """Paragraphs (headings become sections) and table rows of a .docx, after ``check_package``."""
     import docx
@@ -91,16 +113,14 @@ def read_docx(data: bytes, source: str, fallback_title: str) -> Extracted:
         raise LoadError(source, f"this is not a valid Word document ({type(exc).__name__})") from None
     except Exception as exc:  # noqa: BLE001 - python-docx surfaces lxml errors of many kinds
         raise LoadError(source, f"this Word document is damaged ({type(exc).__name__})") from None
+    try:
+        blocks = _blocks(document)
+        core_title = document.core_properties.title or ""
+    except Exception as exc:  # noqa: BLE001 - a part python-docx cannot walk (no body, odd elements)
+        raise LoadError(source, f"this Word document is damaged ({type(exc).__name__})") from None
     parts: list[str] = []
     sections: list[tuple[int, str]] = []
     offset = 0
-    blocks: list[tuple[str, bool]] = []
-    for para in document.paragraphs:
-        style = (para.style.name if para.style is not None else "") or ""
-        blocks.append((para.text.strip(), style.lower().startswith(("heading", "title"))))
-    for table in document.tables:
-        for row in table.rows:
-            blocks.append((" | ".join(c.text.strip() for c in row.cells), False))
     for text, is_heading in blocks:
         if not text:
             continue
@@ -111,5 +131,5 @@ def read_docx(data: bytes, source: str, fallback_title: str) -> Extracted:
             sections.append((offset, text))
         parts.append(text)
         offset += len(text)
-    title = (document.core_properties.title or "").strip() or (sections[0][1] if sections else fallback_title)
+    title = core_title.strip() or (sections[0][1] if sections else fallback_title)
     return Extracted(source=source, title=title, text="".join(parts), kind="docx", sections=sections)

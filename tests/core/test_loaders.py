@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -265,3 +267,117 @@ def test_pdf_size_limit(tmp_path: Path) -> None:
         fh.write(b"%PDF-1.4\n")
         fh.truncate(loaders.MAX_PDF_BYTES + 1)
     assert _reason(big).startswith("the file is too large (200.0 MB")
+
+
+# --- Word: the package is checked before python-docx reads it ---------------------------------
+
+_W_NS = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+
+
+def _docx_with(path: Path, base: Path, replace: dict[str, bytes], add: int = 0) -> Path:
+    """A copy of the real document ``base`` with some parts replaced and ``add`` tiny extra parts."""
+    with zipfile.ZipFile(base) as zin, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            zout.writestr(info.filename, replace.get(info.filename, zin.read(info.filename)))
+        for i in range(add):
+            zout.writestr(f"customXml/extra{i}.bin", b"x")
+    return path
+
+
+def _docx_streaming(path: Path, base: Path, parts: dict[str, int]) -> Path:
+    """``base`` plus XML parts of the given sizes in bytes, written without holding them in memory."""
+    para = b"<w:p><w:r><w:t>boom</w:t></w:r></w:p>" * 1000
+    _docx_with(path, base, {})
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as zf:
+        for name, size in parts.items():
+            with zf.open(name, "w", force_zip64=True) as fh:
+                written = 0
+                while written < size:
+                    fh.write(para[: size - written])
+                    written += min(len(para), size - written)
+    return path
+
+
+def test_word_decompression_bombs_are_refused_before_parsing(tmp_path: Path) -> None:
+    base = make_docx(tmp_path / "base.docx", "Report", ["A normal paragraph."])
+    doc_xml = zipfile.ZipFile(base).read("word/document.xml")
+
+    # One part that inflates a thousandfold: refused by its ratio, naming the part.
+    bomb = _docx_with(tmp_path / "bomb.docx", base, {})
+    with zipfile.ZipFile(bomb, "a", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("word/media/bomb.xml", "w", force_zip64=True) as fh:
+            for _ in range(40):
+                fh.write(b"<w:p/>" * (1024 * 1024 // 6))
+    assert bomb.stat().st_size < 1024 * 1024
+    reason = _reason(bomb)
+    assert reason.startswith("this Word document is a decompression bomb: its part word/media/bomb.xml would grow")
+
+    # Many parts just under the ratio check: their XML adds up past the limit.
+    many = _docx_streaming(tmp_path / "many.docx", base, {f"word/part{i}.xml": 7 * 1024 * 1024 for i in range(10)})
+    assert many.stat().st_size < 2 * 1024 * 1024
+    assert re.match(r"this Word document has 7\d\.\d MB of XML \(the limit is 64\.0 MB\)", _reason(many))
+
+    # A directory that lies: sizes are what zipfile will inflate at most, so they are believed.
+    liar = _docx_with(tmp_path / "liar.docx", base, {})
+    raw = bytearray(liar.read_bytes())
+    central = raw.find(b"PK\x01\x02")
+    while central >= 0:
+        name_len = int.from_bytes(raw[central + 28:central + 30], "little")
+        if raw[central + 46:central + 46 + name_len] == b"word/document.xml":
+            raw[central + 24:central + 28] = (3 * 1024 ** 3).to_bytes(4, "little")
+        central = raw.find(b"PK\x01\x02", central + 4)
+    liar.write_bytes(bytes(raw))
+    assert re.match(r"this Word document would unpack to 307\d\.\d MB \(the limit is 256\.0 MB\)", _reason(liar))
+
+    too_many = _docx_with(tmp_path / "parts.docx", base, {}, add=10_001)
+    assert "parts (the limit is 10000)" in _reason(too_many)
+
+    # Entity expansion: a DOCTYPE (which no Word file has) is refused outright.
+    names = "abcdefghi"
+    entities = b'<!ENTITY a "' + b"lol" * 10 + b'">' + b"".join(
+        b'<!ENTITY %s "%s">' % (names[i].encode(), b"&%s;" % names[i - 1].encode() * 10) for i in range(1, 9))
+    body = doc_xml[doc_xml.index(b"<w:document"):].replace(b"A normal paragraph.", b"&i;")
+    laughs = b'<?xml version="1.0"?><!DOCTYPE w:document [' + entities + b"]>" + body
+    entity = _docx_with(tmp_path / "laughs.docx", base, {"word/document.xml": laughs})
+    assert "declares a DOCTYPE" in _reason(entity)
+
+
+def test_long_real_word_documents_still_import(tmp_path: Path) -> None:
+    import docx
+
+    d = docx.Document()
+    d.add_heading("Ledger", level=1)
+    for i in range(3000):
+        d.add_paragraph(f"Entry {i}: paid the same supplier the same amount for the same service.")
+    table = d.add_table(rows=60, cols=8)
+    for row in table.rows:
+        for cell in row.cells:
+            cell.text = "0"
+    path = tmp_path / "ledger.docx"
+    d.save(str(path))
+    part = zipfile.ZipFile(path).getinfo("word/document.xml")
+    assert part.file_size > 30 * part.compress_size  # repetitive, as real ledgers are
+    ex = load_path(path)
+    assert ex.title == "Ledger" and "Entry 2999:" in ex.text and "0 | 0 | 0" in ex.text
+
+
+def test_word_files_that_are_something_else(tmp_path: Path) -> None:
+    base = make_docx(tmp_path / "base.docx", "Report", ["A paragraph."])
+    sheet = tmp_path / "sheet.docx"
+    with zipfile.ZipFile(sheet, "w") as zf:
+        zf.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/'
+                    'package/2006/content-types"/>')
+        zf.writestr("xl/workbook.xml", "<workbook/>")
+    assert _reason(sheet) == "this is an Excel workbook (.xlsx) named .docx, not a Word document"
+
+    pdf = tmp_path / "really-a-pdf.docx"
+    pdf.write_bytes(make_pdf(tmp_path / "x.pdf", ["Text."]).read_bytes())
+    assert _reason(pdf) == "this is a PDF document named .docx, not a Word document"
+
+    old = tmp_path / "old.docx"
+    old.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(4096))
+    assert "old Microsoft Office file" in _reason(old) and "save it as .docx" in _reason(old)
+
+    no_body = _docx_with(tmp_path / "nobody.docx", base, {
+        "word/document.xml": f'<?xml version="1.0"?><w:document {_W_NS}></w:document>'.encode()})
+    assert _reason(no_body) == "this Word document is damaged (AttributeError)"
