@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import LoadError
+from core.errors import LoadError, SkippedItem, UnsupportedFileType
 from core.ingest.loaders import load_path, walk
 from tests.core.fixtures import make_docx, make_pdf
 
@@ -381,3 +381,162 @@ def test_word_files_that_are_something_else(tmp_path: Path) -> None:
     no_body = _docx_with(tmp_path / "nobody.docx", base, {
         "word/document.xml": f'<?xml version="1.0"?><w:document {_W_NS}></w:document>'.encode()})
     assert _reason(no_body) == "this Word document is damaged (AttributeError)"
+
+
+# --- content decides the type ----------------------------------------------------------------
+
+_PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+        b"\x00\x00\x00\rIDATx\xdac\xf8\x0f\x00\x01\x01\x01\x00\x18\xdd\x8d\xb0\x00\x00\x00\x00IEND\xaeB`\x82")
+
+
+def _zip_bytes(tmp_path: Path, members: dict[str, str]) -> bytes:
+    path = tmp_path / "tmp.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, text in members.items():
+            zf.writestr(name, text)
+    data = path.read_bytes()
+    path.unlink()
+    return data
+
+
+def test_bytes_that_contradict_the_name_are_refused_saying_what_they_are(tmp_path: Path) -> None:
+    docx_bytes = make_docx(tmp_path / "real.docx", "Plan", ["Step one."]).read_bytes()
+    cases = {
+        "photo.txt": (_PNG, "this is a PNG image named .txt, not text"),
+        "notes.md": (_zip_bytes(tmp_path, {"a.txt": "x"}), "this is a ZIP archive named .md, not text"),
+        "page.html": (b"\x7fELF\x02\x01\x01\x00" + bytes(64), "this is a program (ELF executable or library) "
+                                                             "named .html, not a web page"),
+        "data.json": (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(64), "this is a JPEG image named .json, not text"),
+        "clip.txt": (b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00" + bytes(64), "this is an MP4 or QuickTime video "
+                                                                             "named .txt, not text"),
+        "song.md": (b"ID3\x04\x00\x00\x00\x00\x00\x00" + bytes(64), "this is an MP3 audio file named .md, not text"),
+        "report.txt": (docx_bytes, "this is a Word document saved as .txt; rename it to .docx"),
+        "scan.pdf": (_PNG, "this is a PNG image named .pdf, not a PDF"),
+        "letter.txt": (b"{\\rtf1\\ansi Dear reader}", "this is an RTF document named .txt, not text"),
+        "book.html": (_zip_bytes(tmp_path, {"mimetype": "application/epub+zip", "c.xhtml": "<p/>"}),
+                      "this is an EPUB e-book named .html, not a web page"),
+    }
+    for name, (data, expected) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(LoadError) as info:
+            load_path(path)
+        assert not isinstance(info.value, SkippedItem), name  # a wrong name is a failure to fix
+        assert info.value.reason == expected, name
+
+
+def test_unsupported_types_are_skipped_not_failed(tmp_path: Path) -> None:
+    cases = {
+        "picture.png": (_PNG, "unsupported file type (.png; this is a PNG image)"),
+        "tool.exe": (b"MZ\x90\x00\x03\x00\x00\x00" + bytes(120), "unsupported file type (.exe; this is a Windows program"),
+        "backup.zip": (_zip_bytes(tmp_path, {"a.txt": "x"}), "unsupported file type (.zip; this is a ZIP archive)"),
+        "movie": (b"\x1aE\xdf\xa3" + bytes(64), "unsupported file type (no extension; this is a Matroska"),
+        "budget.xlsx": (_zip_bytes(tmp_path, {"xl/workbook.xml": "<workbook/>"}),
+                        "unsupported file type (.xlsx; this is an Excel workbook (.xlsx))"),
+        "blob.bin": (bytes(range(256)) * 8, "unsupported file type (.bin): "),
+        "legacy.doc": (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(512), "old Word .doc files are not supported"),
+    }
+    for name, (data, expected) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(UnsupportedFileType) as info:
+            load_path(path)
+        assert isinstance(info.value, SkippedItem) and info.value.source == str(path)
+        assert info.value.reason.startswith(expected), (name, info.value.reason)
+    # A large unsupported file is skipped by its first bytes, not failed as "too large".
+    video = tmp_path / "holiday.mkv"
+    with video.open("wb") as fh:
+        fh.write(b"\x1aE\xdf\xa3" + bytes(64))
+        fh.truncate(60 * 1024 * 1024)
+    with pytest.raises(UnsupportedFileType):
+        load_path(video)
+
+
+def test_text_that_merely_starts_like_a_format_is_still_text(tmp_path: Path) -> None:
+    for name, text in {
+        "zip-notes.txt": "PK stands for Phil Katz, who wrote PKZIP.",
+        "README": "MZ are the initials at the start of every DOS program.",
+        "gif.md": "GIF89a was the version that added animation.",
+        "bm.txt": "BM: the two letters that open a bitmap file.",
+        "id3": "ID3 tags hold the title of a song.",
+        "riff.txt": "RIFF....WAVE is how a WAV file begins.",
+        "ftyp.txt": "1234ftypisom is how an MP4 begins.",
+    }.items():
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        assert load_path(path).text == text
+    utf16 = tmp_path / "utf16-notes"
+    utf16.write_bytes("\ufeffNotes saved by an old editor.".encode("utf-16-le"))
+    assert load_path(utf16).text == "Notes saved by an old editor."
+
+
+def test_unexpected_reader_errors_become_load_errors(tmp_path: Path) -> None:
+    path = Path(str(tmp_path / "bad") + "\x00name.txt")  # the OS layer raises ValueError, not OSError
+    with pytest.raises(LoadError) as info:
+        load_path(path)
+    assert info.value.reason == "the reader failed (ValueError)"
+
+
+def test_pipes_and_devices_are_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.txt"
+    os.mkfifo(fifo)
+    assert _reason(fifo) == "this is not a regular file (a named pipe)"
+    if Path("/dev/zero").exists():
+        with pytest.raises(LoadError) as info:
+            load_path(Path("/dev/zero"))
+        assert info.value.reason == "this is not a regular file (a device)"
+
+
+# --- folder import stays inside the folder --------------------------------------------------
+
+
+def test_walk_stays_inside_the_folder(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "private.txt").write_text("not for the library")
+    lib = tmp_path / "lib"
+    (lib / "sub").mkdir(parents=True)
+    (lib / "a.txt").write_text("a")
+    (lib / "sub" / "b.txt").write_text("b")
+    (lib / "file-out.txt").symlink_to(outside / "private.txt")
+    (lib / "folder-out").symlink_to(outside)
+    (lib / "relative-out.txt").symlink_to(Path("..") / "outside" / "private.txt")
+    (lib / "broken.txt").symlink_to(lib / "gone.txt")
+    (lib / "sub" / "up").symlink_to(lib)  # a loop through a folder inside: walked once
+    (lib / "loop-a").symlink_to(lib / "loop-b")
+    (lib / "loop-b").symlink_to(lib / "loop-a")
+    (lib / "alias.txt").symlink_to(lib / "a.txt")  # inside: imported
+    (lib / "sub" / "pipe").mkdir()
+    os.mkfifo(lib / "sub" / "pipe" / "fifo.txt")
+
+    items = list(walk([lib]))
+    paths = [i.relative_to(lib).as_posix() for i in items if isinstance(i, Path)]
+    assert paths == ["a.txt", "alias.txt", "sub/b.txt"]
+    problems = {Path(e.source).relative_to(lib).as_posix(): e for e in items if isinstance(e, LoadError)}
+    assert set(problems) == {"file-out.txt", "folder-out", "relative-out.txt", "broken.txt", "loop-a", "loop-b",
+                             "sub/pipe/fifo.txt"}
+    for name in ("file-out.txt", "folder-out", "relative-out.txt"):
+        assert isinstance(problems[name], SkippedItem)
+        assert problems[name].reason.startswith("the link leads outside the imported folder (to ")
+        assert str(outside) in problems[name].reason
+    broken = problems["broken.txt"]
+    assert not isinstance(broken, SkippedItem) and broken.source == str(lib / "broken.txt")
+    assert broken.reason == f"broken link (its target {lib / 'gone.txt'} does not exist)"
+    assert problems["loop-a"].reason == "the link loops back on itself"
+    assert isinstance(problems["sub/pipe/fifo.txt"], SkippedItem)
+    assert load_path(lib / "alias.txt").text == "a"
+
+
+def test_walk_follows_a_linked_folder_the_user_chose(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "one.txt").write_text("1")
+    (real / "self.txt").symlink_to(real / "one.txt")
+    chosen = tmp_path / "chosen"
+    chosen.symlink_to(real)
+    assert [p.name for p in walk([chosen]) if isinstance(p, Path)] == ["one.txt", "self.txt"]
+    assert all(str(p).startswith(str(chosen)) for p in walk([chosen]))  # reported under the user's path
+    broken = tmp_path / "dangling.txt"
+    broken.symlink_to(tmp_path / "nowhere.txt")
+    assert list(walk([broken])) == [broken]
+    assert _reason(broken).startswith("broken link")
