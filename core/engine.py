@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from core.documents import Document, Extracted, document_id_for
 from core.embedding import Embedder, SparseEmbedder
-from core.errors import FootnoteError, LoadError
+from core.errors import FootnoteError, LoadError, SkippedItem, UnsupportedFileType
 from core.events import IngestEvent
 from core.ingest.chunking import Chunker, load_tokenizer
+from core.ingest.guard import ImportCancelled, Limits, ParseGuard
 from core.ingest.loaders import load_path, walk
+from core.library_format import pipeline_id
 from core.retrieval import SearchHit, fuse
 from core.settings import Settings
 from core.store import DataDirLock, Index
@@ -24,6 +26,7 @@ from core.store import DataDirLock, Index
 if TYPE_CHECKING:
     from core.answer.answerer import Answerer
     from core.answer.types import AnswerStream
+    from core.repair import RepairReport
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,14 @@ def is_url(text: str) -> bool:
     return text.lower().startswith(("http://", "https://"))
 
 
+def _source_of(file: Path) -> str:
+    """A file's source key: its absolute path with links resolved (one document per file)."""
+    try:
+        return str(file.resolve())
+    except (OSError, RuntimeError):  # a symlink loop
+        return str(file.absolute())
+
+
 class Engine:
     def __init__(self, data_dir: Path, settings: Settings | None = None) -> None:
         self.data_dir = Path(data_dir).expanduser().resolve()
@@ -43,7 +54,8 @@ class Engine:
         try:
             self.settings = settings or Settings.load(self.data_dir)
             self.embedder = Embedder(self.data_dir, self.settings.embed_threads)
-            self.index = Index(self.data_dir, self.embedder.dim, self.settings.qdrant_url)
+            self.index = Index(self.data_dir, self.embedder.dim, self.settings.qdrant_url,
+                               pipeline=pipeline_id(str(self.embedder.model_info["id"])))
         except BaseException:
             self._lock_file.release()
             raise
@@ -51,6 +63,8 @@ class Engine:
         self._chunker: Chunker | None = None
         self._chunker_lock = threading.Lock()
         self._answerer: Answerer | None = None
+        self._guard: ParseGuard | None = None
+        self._guard_lock = threading.Lock()
 
     # -- set-up ---------------------------------------------------------------------------------
 
@@ -73,6 +87,16 @@ class Engine:
 
     # -- ingestion ------------------------------------------------------------------------------
 
+    @property
+    def parse_guard(self) -> ParseGuard:
+        """The guarded parse workers (started on first use): every untrusted file or page is read
+        there, under the memory and time limits from the settings."""
+        with self._guard_lock:
+            if self._guard is None:
+                limits = Limits(memory_mb=self.settings.parse_memory_mb, timeout_s=self.settings.parse_timeout_s)
+                self._guard = ParseGuard(limits)
+            return self._guard
+
     def ingest(
         self,
         sources: list[str],
@@ -80,48 +104,88 @@ class Engine:
         max_pages: int = 20,
         cancel: threading.Event | None = None,
     ) -> Iterator[IngestEvent]:
-        """Import files, folders and URLs, yielding progress. One bad item never stops the rest."""
-        for src in sources:
-            if cancel is not None and cancel.is_set():
-                return
-            if is_url(src):
-                from core.ingest import web
-
-                for item in web.crawl(src, depth=crawl_depth, max_pages=max_pages, cancel=cancel):
-                    if isinstance(item, LoadError):
-                        yield IngestEvent("started", item.source)
-                        yield self._failed(item.source, str(item))
-                    else:
-                        yield IngestEvent("started", item.source, title=item.title)
-                        yield from self._index_extracted(item, cancel)
-                    if cancel is not None and cancel.is_set():
-                        return
-                continue
-            path = Path(src).expanduser()
-            if not path.exists():
-                yield IngestEvent("started", src)
-                yield self._failed(str(path.absolute()), f"{src}: no such file or folder")
-                continue
-            for file in walk([path]):
-                if isinstance(file, LoadError):
-                    yield IngestEvent("started", file.source)
-                    yield self._failed(file.source, str(file))
-                    continue
-                source = str(file.resolve())
-                yield IngestEvent("started", source)
-                try:
-                    ex = load_path(file)
-                    ex.source = source
-                except LoadError as exc:
-                    yield self._failed(source, str(exc))
-                    continue
-                except Exception as exc:  # noqa: BLE001 - a parser bug on one file must not stop the rest
-                    log.warning("unexpected reader error source=%s error=%r", source, exc)
-                    yield self._failed(source, f"{source}: the file could not be read ({type(exc).__name__})")
-                    continue
-                yield from self._index_extracted(ex, cancel)
+        """Import files, folders and URLs, yielding progress. One bad item never stops the rest:
+        each is read in a guarded worker process, and any failure becomes that item's ``failed``
+        (or ``skipped``) event."""
+        try:
+            for src in sources:
                 if cancel is not None and cancel.is_set():
                     return
+                if is_url(src):
+                    yield from self._ingest_url(src, crawl_depth, max_pages, cancel)
+                else:
+                    yield from self._ingest_path(src, cancel)
+        except ImportCancelled:
+            log.info("ingest cancelled")
+
+    def _ingest_url(self, src: str, crawl_depth: int, max_pages: int,
+                    cancel: threading.Event | None) -> Iterator[IngestEvent]:
+        from core.ingest import web
+
+        guard = self.parse_guard
+
+        def parse(page: web._Page, source: str, want_links: bool) -> web.ParsedPage:
+            return guard.call(source, web.parse_page, page, source, want_links, cancel=cancel)
+
+        pages = web.crawl(src, depth=crawl_depth, max_pages=max_pages, cancel=cancel, parse=parse)
+        while True:
+            try:
+                item = next(pages)
+            except StopIteration:
+                return
+            except ImportCancelled:
+                raise
+            except Exception as exc:  # noqa: BLE001 - last resort for this link: the batch goes on
+                log.exception("unexpected error importing url=%s", web._redact(src))
+                source = web.normalise_url(src) if is_url(src) else src
+                yield IngestEvent("started", source)
+                yield self._failed(source, f"{source}: the page could not be imported ({type(exc).__name__})")
+                return
+            if isinstance(item, LoadError):
+                yield IngestEvent("started", item.source)
+                yield self._failed(item.source, str(item))
+            else:
+                yield IngestEvent("started", item.source, title=item.title)
+                yield from self._index_guarded(item, cancel)
+            if cancel is not None and cancel.is_set():
+                return
+
+    def _ingest_path(self, src: str, cancel: threading.Event | None) -> Iterator[IngestEvent]:
+        path = Path(src).expanduser()
+        if not path.exists() and not path.is_symlink():
+            yield IngestEvent("started", src)
+            yield self._failed(str(path.absolute()), f"{src}: no such file or folder")
+            return
+        in_folder = path.is_dir()
+
+        def tasks() -> Iterator[tuple[str, Any, tuple[Any, ...]]]:
+            for file in walk([path]):
+                if isinstance(file, LoadError):
+                    yield file.source, None, (file,)
+                else:
+                    yield _source_of(file), load_path, (file,)
+
+        for source, result in self.parse_guard.map(tasks(), cancel=cancel):
+            yield IngestEvent("started", source)
+            if isinstance(result, SkippedItem) and (in_folder or not isinstance(result, UnsupportedFileType)):
+                log.info("ingest skipped source=%s reason=%s", source, result.reason)
+                yield IngestEvent("skipped", source, document_id=document_id_for(source), error=str(result))
+                continue
+            if isinstance(result, LoadError):
+                yield self._failed(source, str(result))
+                continue
+            result.source = source
+            yield from self._index_guarded(result, cancel)
+            if cancel is not None and cancel.is_set():
+                return
+
+    def _index_guarded(self, ex: Extracted, cancel: threading.Event | None) -> Iterator[IngestEvent]:
+        """Index one item; an unexpected error costs this item only."""
+        try:
+            yield from self._index_extracted(ex, cancel)
+        except Exception as exc:  # noqa: BLE001 - last resort per item
+            log.exception("unexpected error indexing source=%s", ex.source)
+            yield self._failed(ex.source, f"{ex.source}: the item could not be imported ({type(exc).__name__})")
 
     def _failed(self, source: str, error: str) -> IngestEvent:
         log.info("ingest failed source=%s error=%s", source, error)
@@ -131,7 +195,7 @@ class Engine:
     def _index_extracted(self, ex: Extracted, cancel: threading.Event | None) -> Iterator[IngestEvent]:
         doc_id = document_id_for(ex.source)
         content_hash = ex.content_hash
-        if self.index.ready_hash(doc_id) == content_hash:
+        if self.index.ready_hash(doc_id) == content_hash and self.index.ready_pipeline(doc_id) == self.index.pipeline:
             yield IngestEvent("skipped", ex.source, title=ex.title, document_id=doc_id,
                               error="unchanged since the last import")
             return
@@ -294,8 +358,56 @@ class Engine:
         """Answer from the library; keyword arguments as ``Answerer.ask``."""
         return self.answerer.ask(question, **kwargs)
 
+    # -- library format and repair ---------------------------------------------------------------
+
+    def repair(self) -> RepairReport:
+        """Repair this library in place (see ``core.repair``): the index is closed, each damaged side
+        rebuilt from the other, and the index opened again."""
+        from core.repair import repair_unlocked
+
+        with self.index.lock:
+            pipeline = self.index.pipeline
+            self.index.close()
+            try:
+                return repair_unlocked(self.data_dir, self.settings, self.embedder, self.sparse_embedder)
+            finally:
+                self.index = Index(self.data_dir, self.embedder.dim, self.settings.qdrant_url, pipeline=pipeline)
+
+    def outdated(self) -> list[Document]:
+        """Documents whose passages an older reader, chunker or embedding model made."""
+        return self.index.outdated()
+
+    def reprocess(self, cancel: threading.Event | None = None) -> Iterator[IngestEvent]:
+        """Re-read every outdated document from its source and index it again, yielding progress as
+        ``ingest`` does. Search keeps the old passages until each document's new ones commit. A
+        document whose source is gone, or cannot be read now, keeps its old passages with a note."""
+        for doc in self.outdated():
+            if cancel is not None and cancel.is_set():
+                return
+            if not is_url(doc.source) and not Path(doc.source).exists():
+                note = f"{doc.source}: source not found; kept the passages from the last import"
+                self.index.note(doc.id, note)
+                log.info("reprocess kept id=%s source=%s reason=missing", doc.id, doc.source)
+                yield IngestEvent("started", doc.source, title=doc.title, document_id=doc.id)
+                yield IngestEvent("skipped", doc.source, title=doc.title, document_id=doc.id, error=note)
+                continue
+            failure = ""
+            for ev in self.ingest([doc.source], cancel=cancel):
+                if ev.kind == "failed" and ev.source == doc.source:
+                    failure = ev.error
+                    continue  # reported below, as kept
+                yield ev
+            if self.index.ready_pipeline(doc.id) != self.index.pipeline and not (cancel is not None and cancel.is_set()):
+                reason = failure.removeprefix(f"{doc.source}: ") or "it could not be read again"
+                note = f"{doc.source}: {reason}; kept the passages from the last import"
+                self.index.note(doc.id, note)
+                log.info("reprocess kept id=%s source=%s reason=%s", doc.id, doc.source, reason)
+                yield IngestEvent("skipped", doc.source, title=doc.title, document_id=doc.id, error=note)
+
     def close(self) -> None:
         try:
+            if self._guard is not None:
+                self._guard.close()
             if self._answerer is not None:
                 self._answerer.close()
             self.index.close()

@@ -320,13 +320,9 @@ def _open_registry(data_dir: Path, points: dict[str, _Point], report: RepairRepo
     how = ""
     if problem != "missing":
         docs, chunks, how = salvage_registry(path)
-        for suffix in ("", "-wal", "-shm"):
-            extra = path.with_name(path.name + suffix)
-            if extra.exists():
-                if suffix:
-                    extra.unlink()  # belongs to the damaged file, kept aside below without it
-                else:
-                    _move_aside(extra, report)
+        _move_aside(path, report)
+    for suffix in ("-wal", "-shm"):  # they belong to the damaged or vanished file, not the new one
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
     db = open_registry(path, check=False)
     n_docs, n_chunks = _insert_salvaged(db, docs, chunks)
     what = f"{n_docs} documents and {n_chunks} passages {how}" if how else "nothing to salvage"

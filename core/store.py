@@ -419,7 +419,11 @@ class Index:
         with self.lock:
             _ = self.client  # recover before writing
             if key == self._ready_key(doc_id):
-                raise FootnoteError(f"{source}: this version is already indexed")
+                if self.ready_pipeline(doc_id) == self.pipeline:
+                    raise FootnoteError(f"{source}: this version is already indexed")
+                # Recorded as made by another pipeline under this very key: the new passages need
+                # points of their own, so the old ones stay searchable until the commit.
+                key = f"{key}:{uuid.uuid4().hex[:8]}"
             row = self._db.execute("SELECT pending_key FROM documents WHERE id=?", (doc_id,)).fetchone()
             if row and row[0] and row[0] in self._hidden:
                 raise FootnoteError(f"{source}: this document is already being imported")
