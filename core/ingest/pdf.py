@@ -24,6 +24,9 @@ its output does not line up with char indices. Each character is read with
 Pages are joined with ``"\\n\\n"``; a page with no text (only whitespace) contributes nothing and
 has no entry in ``pages``. Nothing is stripped from a page that contributes text.
 
+One ctypes call per character costs about 0.7 microseconds: a 200-page book reads in 3x the time
+of raw ``get_text_range()`` (tests/bench/readers_bench.py), the price of exact char indices.
+
 PDFium is not thread-safe, so every use of it here holds one lock.
 """
 
