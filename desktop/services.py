@@ -139,6 +139,8 @@ class Services(QObject):
                 return
             engine.warm_up()
             yield "warm"
+            if engine.outdated():
+                yield "outdated"
             # Loading llama.cpp (dlopen, the GGUF, and compiling its Jinja chat template in Python)
             # starves the GUI thread for a few hundred ms on two cores; do it now, while nothing is
             # happening, not in the middle of an import when the first question comes.
@@ -158,11 +160,17 @@ class Services(QObject):
                 emit(self.library_changed)
             elif step == "warm":
                 self._set_state("ready", "Ready")
+            elif step == "outdated":
+                self.reprocess()
 
         def on_error(exc: BaseException) -> None:
             self._engine_error = exc
             self._engine_ready.set()
-            if isinstance(exc, LibraryLockedError):
+            from core.library_format import LibraryDamagedError
+
+            if isinstance(exc, LibraryDamagedError):
+                self._set_state("damaged", str(exc))
+            elif isinstance(exc, LibraryLockedError):
                 self._set_state("locked", f"This library is already open in another Footnote process ({exc.data_dir}). "
                                 "Close it there, then choose Retry.")
             else:
@@ -309,6 +317,50 @@ class Services(QObject):
         log.info("import queued sources=%d depth=%d max_pages=%d", len(sources), crawl_depth, max_pages)
         emit(self.import_started, job)
         return job
+
+    def reprocess(self) -> ImportJob:
+        """Re-read, in the background, the documents an older reader or chunker made; progress shows
+        like an import's, and search keeps the old passages until each document's new ones are in."""
+        job = ImportJob("Updating the library to the new reader", self)
+
+        def work(cancel: threading.Event) -> Iterator[IngestEvent]:
+            yield from self._wait_engine(cancel).reprocess(cancel=cancel)
+
+        def on_finished() -> None:
+            job._finish()
+            if job in self.jobs:
+                self.jobs.remove(job)
+            emit(self.library_changed)
+
+        job.worker = self.import_pool.start(
+            work, name="reprocess", on_yield=job._on_event,
+            on_error=lambda exc: job._finish(user_message(exc, "Updating the library")), on_finished=on_finished)
+        self.jobs.append(job)
+        log.info("reprocess queued")
+        emit(self.import_started, job)
+        return job
+
+    def repair(self, on_result: Callable[[str], None], on_error: Callable[[str], None]) -> None:
+        """Repair the library (``core.repair``) with the engine closed, then open it again."""
+        self._set_state("repairing", "Repairing the library…")
+
+        def work(_cancel: threading.Event) -> str:
+            engine, self._engine = self._engine, None
+            if engine is not None:
+                engine.close()
+            from core.repair import repair
+
+            return repair(self.data_dir).summary()
+
+        def done(summary: Any) -> None:
+            on_result(str(summary))
+            self.open()
+
+        def failed(exc: BaseException) -> None:
+            self._set_state("damaged", user_message(exc, "Repairing the library"))
+            on_error(user_message(exc, "Repairing the library"))
+
+        self.pool.start(work, name="repair", on_result=done, on_error=failed)
 
     def cancel_imports(self) -> None:
         for job in list(self.jobs):

@@ -118,7 +118,12 @@ class MainWindow(QMainWindow):
         self.retry.clicked.connect(self._retry_open)
         bl = QHBoxLayout(self.banner)
         bl.setContentsMargins(12, 6, 12, 6)
+        self.repair_button = QPushButton("Repair")
+        self.repair_button.setToolTip("Rebuild the damaged part of the library from what survives")
+        self.repair_button.clicked.connect(self.repair_library)
+        self.repair_button.hide()
         bl.addWidget(self.banner_text, 1)
+        bl.addWidget(self.repair_button)
         bl.addWidget(self.retry)
         self.banner.hide()
 
@@ -363,7 +368,8 @@ class MainWindow(QMainWindow):
     # -- engine state -------------------------------------------------------------------------------
 
     def _engine_state(self, state: str, text: str) -> None:
-        if state in ("opening", "loading"):
+        self.repair_button.setVisible(state == "damaged")
+        if state in ("opening", "loading", "repairing"):
             self.set_busy(text)
             self.banner.hide()
         elif state == "ready":
@@ -376,6 +382,10 @@ class MainWindow(QMainWindow):
             self.banner_text.setText(text)
             self.banner.show()
             messages.error(text)
+
+    def repair_library(self) -> None:
+        self.banner.hide()
+        self.services.repair(messages.info, messages.error)
 
     def _retry_open(self) -> None:
         self.banner.hide()
