@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 from core.errors import FootnoteError, LibraryLockedError
 from core.settings import default_data_dir
+from core.text_safety import printable
 from desktop.context import CliContext
 
 log = logging.getLogger(__name__)
@@ -36,7 +38,7 @@ def cmd_ingest(args: argparse.Namespace, ctx: CliContext) -> int:
     for ev in engine.ingest(args.sources, crawl_depth=args.crawl_depth, max_pages=args.max_pages):
         if bar is not None:
             if ev.kind == "started":
-                bar.set_description(Path(ev.source).name[:40] if "://" not in ev.source else ev.source[:40])
+                bar.set_description(printable(Path(ev.source).name if "://" not in ev.source else ev.source)[:40])
             elif ev.kind == "chunked":
                 bar.total += ev.total
                 bar.refresh()
@@ -47,15 +49,15 @@ def cmd_ingest(args: argparse.Namespace, ctx: CliContext) -> int:
             imported.append({"document_id": ev.document_id, "source": ev.source, "title": ev.title,
                              "chunks": ev.total})
             if not ctx.json:
-                _line(ctx, bar, f"imported  {ev.title or ev.source} ({ev.total} chunks)")
+                _line(ctx, bar, f"imported  {printable(ev.title or ev.source)} ({ev.total} chunks)")
         elif ev.kind == "skipped":
             skipped.append({"source": ev.source, "reason": ev.error})
             if not ctx.json:
-                _line(ctx, bar, f"unchanged {ev.source}")
+                _line(ctx, bar, f"unchanged {printable(ev.source)}")
         elif ev.kind == "failed":
             failed.append({"source": ev.source, "error": ev.error})
             if not ctx.json:
-                _line(ctx, bar, f"failed    {ev.error}", err=True)
+                _line(ctx, bar, f"failed    {printable(ev.error)}", err=True)
     if bar is not None:
         bar.close()
     if ctx.json:
@@ -97,14 +99,15 @@ def cmd_search(args: argparse.Namespace, ctx: CliContext) -> int:
             ctx.emit(_search_obj(q, hits))
         else:
             if len(queries) > 1:
-                ctx.out.write(f"# {q}\n")
+                ctx.out.write(f"# {printable(q)}\n")
             if not hits:
                 ctx.out.write("no results\n")
             for i, h in enumerate(hits, start=1):
                 where = f", p. {h.page}" if h.page else ""
-                section = f" › {h.section}" if h.section else ""
-                snippet = " ".join(h.text.split())[:200]
-                ctx.out.write(f"[{i}] {h.score:.3f}  {h.title}{section} — {h.source}{where}\n    {snippet}\n")
+                section = f" › {printable(h.section)}" if h.section else ""
+                snippet = printable(" ".join(h.text.split())[:200])
+                ctx.out.write(f"[{i}] {h.score:.3f}  {printable(h.title)}{section} — {printable(h.source)}{where}\n"
+                              f"    {snippet}\n")
     return EXIT_OK
 
 
@@ -121,8 +124,8 @@ def cmd_list(args: argparse.Namespace, ctx: CliContext) -> int:
     if not docs:
         ctx.out.write("the library is empty: add documents with `footnote ingest PATH_OR_URL`\n")
     for d in docs:
-        extra = f"  ({d.error})" if d.error else ""  # a failure, or a note such as a source gone
-        ctx.out.write(f"{d.id}  {d.status:<9} {d.chunks:>5}  {d.title} — {d.source}{extra}\n")
+        extra = f"  ({printable(d.error)})" if d.error else ""  # a failure, or a note such as a source gone
+        ctx.out.write(f"{d.id}  {d.status:<9} {d.chunks:>5}  {printable(d.title)} — {printable(d.source)}{extra}\n")
     return EXIT_OK
 
 
@@ -131,7 +134,7 @@ def cmd_remove(args: argparse.Namespace, ctx: CliContext) -> int:
     if ctx.json:
         ctx.emit({"removed": _doc_obj(doc)})
     else:
-        ctx.out.write(f"removed {doc.title} — {doc.source}\n")
+        ctx.out.write(f"removed {printable(doc.title)} — {printable(doc.source)}\n")
     return EXIT_OK
 
 
@@ -145,7 +148,7 @@ def cmd_repair(args: argparse.Namespace, ctx: CliContext) -> int:
     if ctx.json:
         ctx.emit(report.as_dict())
     else:
-        ctx.out.write("".join(f"{line}\n" for line in report.lines()))
+        ctx.out.write("".join(f"{printable(line)}\n" for line in report.lines()))
     return EXIT_OK
 
 
@@ -263,24 +266,70 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_cli(args: argparse.Namespace) -> int:
     data_dir = (args.data_dir or default_data_dir()).expanduser()
-    ctx = CliContext(data_dir=data_dir, json=args.json)
+    # Under --json stdout carries JSON lines only: whatever else prints (a library's print) goes to stderr.
+    ctx = CliContext(data_dir=data_dir, json=args.json, out=sys.stdout)
+    file_log = _open_file_log(data_dir)
     try:
-        code: int = args.func(args, ctx)
-        return code
+        with contextlib.redirect_stdout(sys.stderr) if ctx.json else contextlib.nullcontext():
+            try:
+                code: int = args.func(args, ctx)
+                return code
+            finally:
+                ctx.close()
     except LibraryLockedError as exc:
-        sys.stderr.write(f"{exc}\n")
+        sys.stderr.write(f"{printable(exc)}\n")
         return EXIT_LOCKED
     except FootnoteError as exc:
         if ctx.json:
             ctx.emit({"error": str(exc)})
-        sys.stderr.write(f"footnote: {exc}\n")
+        sys.stderr.write(f"footnote: {printable(exc)}\n")
         return EXIT_ERROR
     except KeyboardInterrupt:
         sys.stderr.write("footnote: interrupted\n")
         return 130
     except OSError as exc:  # e.g. an unwritable --data-dir: one line, not a traceback
         where = exc.filename or data_dir
-        sys.stderr.write(f"footnote: {where}: {exc.strerror or exc}\n")
+        sys.stderr.write(f"footnote: {printable(where)}: {printable(exc.strerror or exc)}\n")
         return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - the last resort: one line here, the traceback in the log
+        return _unexpected(exc, ctx, data_dir, file_log, str(getattr(args, "command", "") or "?"))
     finally:
-        ctx.close()
+        if file_log is not None:
+            logging.getLogger().removeHandler(file_log)
+            file_log.close()
+
+
+def _open_file_log(data_dir: Path) -> logging.Handler | None:
+    """The data folder's log file, as the window writes it; None when it cannot be opened (the
+    command then reports the folder's problem itself)."""
+    from core.logsafe import install_file_log
+
+    try:
+        return install_file_log(data_dir)
+    except OSError:
+        return None
+
+
+def _unexpected(
+    exc: Exception, ctx: CliContext, data_dir: Path, file_log: logging.Handler | None, command: str
+) -> int:
+    """A bug, not a user error: its type in one line here, the traceback (secrets removed) in the log
+    only. The exception's text is not shown: it may quote anything, a key included."""
+    from core.logsafe import LOG_FILE
+
+    name = type(exc).__name__
+    if file_log is not None:
+        crash = logging.getLogger("footnote.crash")
+        crash.propagate = False  # the traceback goes to the file, never to stderr
+        crash.addHandler(file_log)
+        try:
+            crash.error("unexpected error command=%s", command, exc_info=exc)
+        finally:
+            crash.removeHandler(file_log)
+        where = f"details in {printable(data_dir / LOG_FILE)}"
+    else:
+        where = f"no log could be written in {printable(data_dir)}"
+    if ctx.json:
+        ctx.emit({"error": f"unexpected error ({name})"})
+    sys.stderr.write(f"footnote: unexpected error ({name}); {where}\n")
+    return EXIT_ERROR

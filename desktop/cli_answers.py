@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import FootnoteError
+from core.text_safety import printable
 from desktop.context import CliContext
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ def register(subparsers: Any) -> None:
 def _source_line(c: Any) -> str:
     title = c.title or c.source
     page = f", p. {c.page}" if c.page is not None else ""
-    return f"[{c.n}] {title} — {c.source}{page}"
+    return f"[{c.n}] {printable(title)} — {printable(c.source)}{page}"
 
 
 def _scope(args: argparse.Namespace, ctx: CliContext) -> list[str]:
@@ -97,7 +98,7 @@ def _write_answer(ctx: CliContext, ans: Any) -> None:
     if ans.unsupported:
         ctx.out.write("\nNot supported by any passage:\n")
         for text in ans.unsupported:
-            ctx.out.write(f"  ! {text}\n")
+            ctx.out.write(f"  ! {printable(text)}\n")
     if ans.abstained and ans.suggestions:
         ctx.out.write("\nYou may want to read:\n")
         for c in ans.suggestions:
@@ -128,7 +129,7 @@ def cmd_ask(args: argparse.Namespace, ctx: CliContext) -> int:
         for ev in stream:
             if ev.kind == "token" and not ctx.json:
                 streamed.append(ev.text)
-                ctx.out.write(ev.text)
+                ctx.out.write(printable(ev.text, multiline=True))
                 ctx.out.flush()
             elif ev.kind == "error":
                 raise FootnoteError(ev.text)
@@ -143,11 +144,12 @@ def cmd_ask(args: argparse.Namespace, ctx: CliContext) -> int:
         ctx.emit(ans.as_json())
         return EXIT_OK
     if ans.answer.strip() != "".join(streamed).strip():
-        ctx.out.write("\n" + ans.answer)
+        ctx.out.write("\n" + printable(ans.answer, multiline=True))
     ctx.out.write("\n")
     _write_answer(ctx, ans)
     ctx.out.flush()
-    ctx.err.write(f"({ans.backend}; conversation {conversation_id}: continue with --conversation {conversation_id})\n")
+    conv = printable(conversation_id)
+    ctx.err.write(f"({ans.backend}; conversation {conv}: continue with --conversation {conv})\n")
     return EXIT_OK
 
 
@@ -173,12 +175,12 @@ def _ask_file(args: argparse.Namespace, ctx: CliContext) -> int:
             if ctx.json:
                 ctx.emit({"question": q, "error": reason})
             else:
-                ctx.err.write(f"footnote: {q}: {reason}\n")
+                ctx.err.write(f"footnote: {printable(q)}: {printable(reason)}\n")
             continue
         if ctx.json:
             ctx.emit(ans.as_json())
         else:
-            ctx.out.write(f"# {q}\n{ans.answer}\n")
+            ctx.out.write(f"# {printable(q)}\n{printable(ans.answer, multiline=True)}\n")
             _write_answer(ctx, ans)
             ctx.out.write("\n")
             ctx.out.flush()
@@ -268,7 +270,7 @@ def cmd_conversations_list(args: argparse.Namespace, ctx: CliContext) -> int:
     if not convs:
         ctx.out.write("no conversations yet: ask something with `footnote ask QUESTION`\n")
     for c in convs:
-        ctx.out.write(f"{c.id}  {_when(c.updated)}  {c.message_count:>3} messages  {c.title or '(untitled)'}\n")
+        ctx.out.write(f"{c.id}  {_when(c.updated)}  {c.message_count:>3} messages  {printable(c.title or '(untitled)')}\n")
     return EXIT_OK
 
 
@@ -285,10 +287,10 @@ def cmd_conversations_show(args: argparse.Namespace, ctx: CliContext) -> int:
                 for m in msgs],
         })
         return EXIT_OK
-    ctx.out.write(f"{conv.id}  {conv.title or '(untitled)'}\n\n")
+    ctx.out.write(f"{conv.id}  {printable(conv.title or '(untitled)')}\n\n")
     for m in msgs:
         who = "You" if m.role == "user" else f"Footnote ({m.backend})" if m.backend else "Footnote"
-        ctx.out.write(f"{who}: {m.content}\n")
+        ctx.out.write(f"{printable(who)}: {printable(m.content, multiline=True)}\n")
         for c in m.citations:
             ctx.out.write("  " + _source_line(c) + "\n")
         ctx.out.write("\n")
@@ -302,7 +304,7 @@ def cmd_conversations_rename(args: argparse.Namespace, ctx: CliContext) -> int:
     if ctx.json:
         ctx.emit({"renamed": args.id, "title": title})
     else:
-        ctx.out.write(f"renamed {args.id} to {title}\n")
+        ctx.out.write(f"renamed {printable(args.id)} to {printable(title)}\n")
     return EXIT_OK
 
 
@@ -312,5 +314,5 @@ def cmd_conversations_delete(args: argparse.Namespace, ctx: CliContext) -> int:
     if ctx.json:
         ctx.emit({"deleted": args.id})
     else:
-        ctx.out.write(f"deleted conversation {args.id}\n")
+        ctx.out.write(f"deleted conversation {printable(args.id)}\n")
     return EXIT_OK

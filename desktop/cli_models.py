@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from core.settings import Settings
+from core.text_safety import printable
 from desktop.context import CliContext
 
 log = logging.getLogger(__name__)
@@ -70,14 +71,14 @@ def cmd_models_list(args: argparse.Namespace, ctx: CliContext) -> int:
     rows = [("ID", "NAME", "SIZE", "RAM", "LICENCE", "INSTALLED", "IN USE")]
     for m in infos:
         installed = "yes" if m.installed else ("bundled, missing" if m.source == "bundled" else "no")
-        rows.append((m.id + (" *" if m.default else ""), m.name, _size(m.size_bytes), f"{m.ram_gb:.1f} GB",
-                     m.licence, installed, "yes" if m.id == in_use else ""))
+        rows.append((printable(m.id) + (" *" if m.default else ""), printable(m.name), _size(m.size_bytes),
+                     f"{m.ram_gb:.1f} GB", printable(m.licence), installed, "yes" if m.id == in_use else ""))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         ctx.out.write("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + "\n")
     ctx.out.write("* default model.  Install: footnote models install ID   Use: footnote models use ID_OR_PATH\n")
     if in_use is None:
-        ctx.out.write(f"in use: {settings.model_path} (a file not in this list)\n")
+        ctx.out.write(f"in use: {printable(settings.model_path)} (a file not in this list)\n")
     return EXIT_OK
 
 
@@ -150,7 +151,7 @@ def cmd_models_install(args: argparse.Namespace, ctx: CliContext) -> int:
     bar.close()
     error = result.get("error")
     if isinstance(error, DownloadCancelled):
-        ctx.err.write(f"footnote: {error}\n")
+        ctx.err.write(f"footnote: {printable(error)}\n")
         return EXIT_INTERRUPTED
     if error is not None:
         raise error
@@ -158,7 +159,8 @@ def cmd_models_install(args: argparse.Namespace, ctx: CliContext) -> int:
     if ctx.json:
         ctx.emit({"installed": args.id, "path": str(path)})
     else:
-        ctx.out.write(f"installed {entry['name']}: {path}\nanswer with it: footnote models use {args.id}\n")
+        ctx.out.write(f"installed {printable(entry['name'])}: {printable(path)}\n"
+                      f"answer with it: footnote models use {printable(args.id)}\n")
     return EXIT_OK
 
 
@@ -170,7 +172,7 @@ def cmd_models_use(args: argparse.Namespace, ctx: CliContext) -> int:
     if ctx.json:
         ctx.emit({"in_use": info.id, "model_path": settings.model_path})
     else:
-        ctx.out.write(f"answering with {info.name} ({info.id})\n")
+        ctx.out.write(f"answering with {printable(info.name)} ({printable(info.id)})\n")
     return EXIT_OK
 
 
@@ -183,6 +185,6 @@ def cmd_models_remove(args: argparse.Namespace, ctx: CliContext) -> int:
     if ctx.json:
         ctx.emit({"removed": args.id, "default_in_use": fell_back})
     else:
-        ctx.out.write(f"removed {args.id}" + ("; answering with the default model again" if fell_back else "") + "\n")
+        ctx.out.write(f"removed {printable(args.id)}" + ("; answering with the default model again" if fell_back else "") + "\n")
     return EXIT_OK
 

@@ -30,7 +30,9 @@ class CliContext:
 
     def emit(self, obj: Any) -> None:
         """One JSON object per line on stdout (the --json contract)."""
-        self.out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        from core.text_safety import json_safe
+
+        self.out.write(json_safe(json.dumps(obj, ensure_ascii=False)) + "\n")
         self.out.flush()
 
     def close(self) -> None:
