@@ -71,7 +71,9 @@ def install_excepthook() -> None:
             sys.__excepthook__(exc_type, exc, tb)
             return
         log.error("unexpected error: %s", "".join(traceback.format_exception(exc_type, exc, tb)))
-        detail = str(exc).splitlines()[0][:160] if str(exc) else exc_type.__name__
+        from core.logsafe import redact_text
+
+        detail = redact_text(str(exc).splitlines()[0])[:160] if str(exc) else exc_type.__name__
         messages.error(f"Something went wrong ({detail}); details are in the log")
 
     sys.excepthook = hook
