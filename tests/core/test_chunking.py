@@ -80,3 +80,33 @@ def test_a_heading_without_text_joins_the_next_section() -> None:
                    sections=[(0, "Solar power"), (15, "History")])
     [chunk] = Chunker(tokenizer(), max_tokens=100, overlap=8).chunk(ex, "d")
     assert chunk.text == text and chunk.section == "History"
+
+
+def test_chunks_carry_their_range_within_the_page() -> None:
+    page_one = "First page text. " * 30
+    page_two = "Second page, which is long. " * 80  # longer than one chunk: split into windows
+    text = page_one.strip() + "\n\n" + page_two.strip()
+    second = len(page_one.strip()) + 2
+    ex = Extracted(source="s", title="T", text=text, kind="pdf", pages=[(0, 1), (second, 2)])
+    chunks = Chunker(tokenizer(), max_tokens=64, overlap=8).chunk(ex, "d")
+    pages = {1: text[:second - 2], 2: text[second:]}
+    assert {c.page for c in chunks} == {1, 2} and len(chunks) > 3
+    for c in chunks:
+        assert c.page is not None and c.page_start is not None and c.page_end is not None
+        assert pages[c.page][c.page_start:c.page_end] == c.text, "the range points into the page's own text"
+    assert [c.page_start for c in chunks if c.page == 2][0] == 0
+
+
+def test_text_outside_pages_has_no_page_range() -> None:
+    ex = Extracted(source="s", title="T", text="Plain text, no pages.", kind="text")
+    [chunk] = Chunker(tokenizer(), max_tokens=64, overlap=8).chunk(ex, "d")
+    assert (chunk.page, chunk.page_start, chunk.page_end) == (None, None, None)
+
+
+def test_a_heading_at_the_foot_of_a_page_stays_on_its_page() -> None:
+    text = "Body one.\n\nChapter Two\n\nBody two."
+    ex = Extracted(source="s", title="T", text=text, kind="pdf", sections=[(11, "Chapter Two")],
+                   pages=[(0, 1), (24, 2)])
+    chunks = Chunker(tokenizer(), max_tokens=100, overlap=8).chunk(ex, "d")
+    assert [(c.text, c.page, c.page_start, c.page_end) for c in chunks] == [
+        ("Body one.", 1, 0, 9), ("Chapter Two", 1, 11, 22), ("Body two.", 2, 0, 9)]
