@@ -5,16 +5,19 @@ It owns the one Index (Qdrant + SQLite) of this process and the lazily loaded mo
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from core.documents import Document, Extracted, document_id_for
 from core.embedding import Embedder, SparseEmbedder
 from core.errors import FootnoteError, LoadError, SkippedItem, UnsupportedFileType
-from core.events import IngestEvent
+from core.events import UNCHANGED, IngestEvent
 from core.ingest.chunking import Chunker, load_tokenizer
 from core.ingest.guard import ImportCancelled, Limits, ParseGuard
 from core.ingest.loaders import load_path, walk
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EMBED_BATCH = 64
+SEEN_VECTORS = 20_000  # distinct passages per document whose vectors are kept for re-use
 CANDIDATES = 50
 
 
@@ -197,7 +201,7 @@ class Engine:
         content_hash = ex.content_hash
         if self.index.ready_hash(doc_id) == content_hash and self.index.ready_pipeline(doc_id) == self.index.pipeline:
             yield IngestEvent("skipped", ex.source, title=ex.title, document_id=doc_id,
-                              error="unchanged since the last import")
+                              error=UNCHANGED)
             return
         try:
             chunks = self.chunker.chunk(ex, doc_id)
@@ -215,6 +219,7 @@ class Engine:
             yield IngestEvent("failed", ex.source, title=ex.title, document_id=doc_id, error=str(exc))
             return
         committed = False
+        seen: dict[bytes, np.ndarray] = {}
         try:
             done = 0
             for i in range(0, total, EMBED_BATCH):
@@ -222,7 +227,7 @@ class Engine:
                     raise FootnoteError(f"{ex.source}: import cancelled")
                 batch = chunks[i:i + EMBED_BATCH]
                 texts = [c.text for c in batch]
-                vectors = self.embedder.embed(texts, batch_size=EMBED_BATCH)
+                vectors = self._embed_once(texts, seen)
                 sparse = self.sparse_embedder.embed(texts) if self._qdrant_keywords() else None
                 self.index.write_chunks(key, batch, vectors, sparse)
                 done += len(batch)
@@ -243,6 +248,23 @@ class Engine:
                 self.index.abort(doc_id, key, f"{ex.source}: import interrupted")
         log.info("ingest done source=%s chunks=%d", ex.source, total)
         yield IngestEvent("done", ex.source, title=ex.title, document_id=doc_id, done=total, total=total)
+
+    def _embed_once(self, texts: list[str], seen: dict[bytes, np.ndarray]) -> np.ndarray:
+        """Vectors for ``texts``, embedding each distinct text of a document once: repeated
+        passages (the same page header, a PDF whose pages share one content stream) cost nothing."""
+        keys = [hashlib.blake2b(t.encode("utf-8", "surrogatepass"), digest_size=16).digest() for t in texts]
+        fresh: dict[bytes, str] = {}
+        for key, text in zip(keys, texts):
+            if key not in seen:
+                fresh.setdefault(key, text)
+        if not keys:
+            return np.zeros((0, self.embedder.dim), dtype=np.float32)
+        made = dict(zip(fresh, self.embedder.embed(list(fresh.values()), batch_size=EMBED_BATCH))) if fresh else {}
+        out = np.stack([made[key] if key in made else seen[key] for key in keys])
+        if len(seen) + len(made) > SEEN_VECTORS:
+            seen.clear()
+        seen.update(made)
+        return out
 
     # -- library --------------------------------------------------------------------------------
 

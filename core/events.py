@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+UNCHANGED = "unchanged since the last import"
+
 EventKind = Literal["started", "chunked", "embedded", "done", "skipped", "failed"]
 
 
@@ -12,8 +14,10 @@ EventKind = Literal["started", "chunked", "embedded", "done", "skipped", "failed
 class IngestEvent:
     """One step of one item. ``done``/``total`` count chunks for ``embedded``.
 
-    ``skipped`` means the content was already indexed unchanged; ``failed`` carries ``error``,
-    a complete message naming the item and the reason.
+    ``skipped`` means the item was left alone: its ``error`` is ``UNCHANGED`` when the content was
+    already indexed, else the reason it is not imported on purpose (a link out of the imported
+    folder, an unsupported type). ``failed`` carries ``error``, a complete message naming the
+    item and the reason.
     """
 
     kind: EventKind

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import FootnoteError, LibraryLockedError
+from core.events import UNCHANGED
 from core.settings import default_data_dir
 from core.text_safety import printable
 from desktop.context import CliContext
@@ -53,7 +54,10 @@ def cmd_ingest(args: argparse.Namespace, ctx: CliContext) -> int:
         elif ev.kind == "skipped":
             skipped.append({"source": ev.source, "reason": ev.error})
             if not ctx.json:
-                _line(ctx, bar, f"unchanged {printable(ev.source)}")
+                if ev.error == UNCHANGED:
+                    _line(ctx, bar, f"unchanged {printable(ev.source)}")
+                else:
+                    _line(ctx, bar, f"skipped   {printable(ev.error)}")
         elif ev.kind == "failed":
             failed.append({"source": ev.source, "error": ev.error})
             if not ctx.json:
@@ -63,7 +67,9 @@ def cmd_ingest(args: argparse.Namespace, ctx: CliContext) -> int:
     if ctx.json:
         ctx.emit({"imported": imported, "skipped": skipped, "failed": failed})
     else:
-        ctx.out.write(f"{len(imported)} imported, {len(skipped)} unchanged, {len(failed)} failed\n")
+        unchanged = sum(1 for s in skipped if s["reason"] == UNCHANGED)
+        left_out = f", {len(skipped) - unchanged} skipped" if len(skipped) > unchanged else ""
+        ctx.out.write(f"{len(imported)} imported, {unchanged} unchanged{left_out}, {len(failed)} failed\n")
     return EXIT_PARTIAL if failed else EXIT_OK
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from core.events import IngestEvent
+from core.events import UNCHANGED, IngestEvent
 from desktop.views import AnswerResult, DownloadView, ImportSummary, citation_from, result_from_answer
 from desktop.workers import Worker, emit
 
@@ -78,7 +78,8 @@ class ImportJob(QObject):
             failed.append(error)
         summary = ImportSummary(
             imported=sum(1 for ev in self.items.values() if ev.kind == "done"),
-            unchanged=sum(1 for ev in self.items.values() if ev.kind == "skipped"),
+            unchanged=sum(1 for ev in self.items.values() if ev.kind == "skipped" and ev.error == UNCHANGED),
+            skipped=[ev.error for ev in self.items.values() if ev.kind == "skipped" and ev.error != UNCHANGED],
             failed=failed,
             cancelled=self._cancelled,
             seconds=time.monotonic() - self.started_at,

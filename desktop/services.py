@@ -23,7 +23,7 @@ from PySide6.QtCore import QObject, Signal
 from core.answer.citations import parse_markers  # the one citation grammar, shared with the engine
 from core.answer.types import ABSTAIN_TEXT
 from core.errors import FootnoteError, LibraryLockedError
-from core.events import IngestEvent
+from core.events import UNCHANGED, IngestEvent
 from core.settings import Settings
 from desktop.jobs import AnswerJob, ImportJob, ModelJob
 from desktop.views import (
@@ -55,7 +55,7 @@ OPEN_TIMEOUT_S = 120.0
 
 __all__ = [
     "ABSTAIN_TEXT", "AboutInfo", "AnswerJob", "AnswerResult", "CitationView", "DocumentView", "DownloadView",
-    "ImportJob", "ImportSummary", "IngestEvent", "KeyInfo", "ModelJob", "ModelStatus", "ModelView", "SentenceView",
+    "UNCHANGED", "ImportJob", "ImportSummary", "IngestEvent", "KeyInfo", "ModelJob", "ModelStatus", "ModelView", "SentenceView",
     "Services", "Settings", "citation_from", "human_bytes", "human_duration", "parse_markers", "result_from_answer",
     "result_from_message", "user_message",
 ]

@@ -233,11 +233,14 @@ class ImportSummary:
     failed: list[str]  # one full message per failed item
     cancelled: bool
     seconds: float
+    skipped: list[str] = field(default_factory=list)  # not imported on purpose, one message each
 
     def text(self) -> str:
         parts = [f"{self.imported} imported"]
         if self.unchanged:
             parts.append(f"{self.unchanged} unchanged")
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} skipped")
         if self.failed:
             parts.append(f"{len(self.failed)} failed")
         head = "Import cancelled: " if self.cancelled else "Import finished: "

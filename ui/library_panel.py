@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.services import DocumentView, IngestEvent
+from desktop.services import UNCHANGED, DocumentView, IngestEvent
 from desktop.workers import emit
 from ui import messages
 from ui.icons import kind_icon, kind_of
@@ -135,6 +135,14 @@ class LibraryModel(QAbstractListModel):
                                old.chunks if old else 0, "", ev.done, ev.total or (old.total if old else 0))
         elif ev.kind == "done":
             doc = DocumentView(ev.document_id, ev.source, title, kind, "ready", ev.total, "", ev.total, ev.total)
+        elif ev.kind == "skipped" and ev.error != UNCHANGED:
+            # Not imported on purpose (a link out of the folder, an unsupported type): no row of its
+            # own; a row that appeared while it was being read goes away again.
+            if old is not None and old.status == "importing" and not old.chunks:
+                self.beginRemoveRows(QModelIndex(), i, i)
+                del self._rows[i]
+                self.endRemoveRows()
+            return
         elif ev.kind == "skipped":
             if old is not None and old.status == "importing" and not old.chunks:
                 doc = DocumentView(old.id, ev.source, title, kind, "ready", old.total, "")

@@ -615,7 +615,7 @@ def _page_links(html: str, page_url: str) -> list[str]:
             continue
         target = urljoin(base, href)
         if urlsplit(target).scheme.lower() in DEFAULT_PORTS:
-            out.append(normalise_url(target))
+            out.append(_request_url(target))  # a link's own signed query must reach its server
     return out
 
 
