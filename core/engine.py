@@ -34,12 +34,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EMBED_BATCH = 64
+SMALL_FILE_BYTES = 256 * 1024
 SEEN_VECTORS = 20_000  # distinct passages per document whose vectors are kept for re-use
 CANDIDATES = 50
 
 
 def is_url(text: str) -> bool:
     return text.lower().startswith(("http://", "https://"))
+
+
+def _small_file(source: str, args: tuple[Any, ...]) -> bool:
+    """Small files share a round trip to the parse workers (see ``ParseGuard.map``)."""
+    try:
+        return bool(args[0].stat().st_size < SMALL_FILE_BYTES)
+    except (OSError, AttributeError):
+        return False
 
 
 def _source_of(file: Path) -> str:
@@ -83,6 +92,7 @@ class Engine:
     def warm_up(self) -> None:
         """Load the embedder and open the vector store now, so the first search is quick."""
         _ = self.index.client
+        self.parse_guard.prestart()
         self.embedder.embed_query("warm up")
         _ = self.chunker
 
@@ -169,7 +179,7 @@ class Engine:
                 else:
                     yield _source_of(file), load_path, (file,)
 
-        for source, result in self.parse_guard.map(tasks(), cancel=cancel):
+        for source, result in self.parse_guard.map(tasks(), cancel=cancel, small=_small_file):
             yield IngestEvent("started", source)
             if isinstance(result, SkippedItem) and (in_folder or not isinstance(result, UnsupportedFileType)):
                 log.info("ingest skipped source=%s reason=%s", source, result.reason)

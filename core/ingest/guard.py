@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 MB = 1024 * 1024
 _POLL_S = 0.1  # how often a waiting call looks at its cancel flag
+BATCH_ITEMS = 16  # small items per round trip
+BATCH_TIMEOUT_S = 10.0  # a batch that takes longer is re-run item by item under the full limit
 
 
 class ImportCancelled(FootnoteError):
@@ -52,9 +54,15 @@ def _limit_memory(limit_bytes: int) -> None:
 
 
 def _worker_main(conn: Connection, limit_bytes: int) -> None:
-    """The child's loop: receive ``(function, args)``, send back one tagged result."""
+    """The child's loop: receive ``("one", function, args)`` or ``("many", [(function, args), ...])``
+    and send back one tagged result, or a list of them."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to handle
     _limit_memory(limit_bytes)
+    try:  # the readers load while the worker waits for its first task
+        import core.ingest.loaders
+        import core.ingest.web  # noqa: F401
+    except Exception as exc:  # noqa: BLE001 - a task that needs them reports the problem itself
+        log.warning("parse worker could not preload readers: %r", exc)
     while True:
         try:
             task = conn.recv()
@@ -62,24 +70,31 @@ def _worker_main(conn: Connection, limit_bytes: int) -> None:
             return
         if task is None:
             return
-        fn, args = task
-        reply: tuple[Any, ...]
-        try:
-            reply = ("ok", fn(*args))
-        except LoadError as exc:
-            reply = ("load", type(exc), exc.source, exc.reason)
-        except MemoryError:
-            reply = ("memory",)
-        except BaseException as exc:  # noqa: BLE001 - any reader bug becomes this item's failure
-            reply = ("error", type(exc).__name__)
+        reply: Any
+        if task[0] == "many":
+            reply = [_run_one(fn, args) for fn, args in task[1]]
+        else:
+            reply = _run_one(task[1], task[2])
         try:
             conn.send(reply)
         except MemoryError:
-            conn.send(("memory",))
+            conn.send(("memory",) if task[0] != "many" else [("memory",)] * len(task[1]))
         except (OSError, ValueError):  # the parent went away
             return
         except Exception as exc:  # noqa: BLE001 - a result that cannot be pickled
-            conn.send(("error", type(exc).__name__))
+            failed = ("error", type(exc).__name__)
+            conn.send(failed if task[0] != "many" else [failed] * len(task[1]))
+
+
+def _run_one(fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Any, ...]:
+    try:
+        return ("ok", fn(*args))
+    except LoadError as exc:
+        return ("load", type(exc), exc.source, exc.reason)
+    except MemoryError:
+        return ("memory",)
+    except BaseException as exc:  # noqa: BLE001 - any reader bug becomes this item's failure
+        return ("error", type(exc).__name__)
 
 
 class _Worker:
@@ -185,21 +200,32 @@ class ParseGuard:
         with self._lock:
             self._live.discard(worker)
 
+    def prestart(self) -> None:
+        """Start every worker now (they import their readers while the caller goes on), so the
+        first import does not wait for them."""
+        with self._lock:
+            if self._closed:
+                return
+            missing = self.size - len(self._live)
+            for _ in range(max(0, missing)):
+                worker = _Worker(self._ctx, self.limits.memory_mb * MB)
+                self._live.add(worker)
+                self._idle.put(worker)
+
     # -- calls ----------------------------------------------------------------------------------
 
-    def call(self, source: str, fn: Callable[..., T], *args: Any, cancel: threading.Event | None = None) -> T:
-        """Run ``fn(*args)`` in a worker. Returns its result or raises ``LoadError`` for ``source``
-        (``ImportCancelled`` when ``cancel`` is set while it runs). ``fn`` must be importable."""
-        worker = self._take()
+    def _exchange(self, worker: _Worker, task: tuple[Any, ...], source: str, timeout: float,
+                  cancel: threading.Event | None) -> Any:
+        """Send one task and wait for its reply. On a timeout or a crash the worker is killed and
+        ``LoadError`` raised for ``source``; the caller owns the worker only when this returns."""
         try:
-            worker.conn.send((fn, args))
+            worker.conn.send(task)
         except (OSError, ValueError):
             self._discard(worker)
             raise LoadError(source, "the reader could not be started") from None
         except Exception as exc:  # noqa: BLE001 - the task could not be pickled; the worker is untouched
             self._give(worker)
             raise LoadError(source, f"the reader could not be started ({type(exc).__name__})") from None
-        timeout = self.limits.timeout_s
         deadline = time.monotonic() + timeout
         while True:
             if cancel is not None and cancel.is_set():
@@ -208,12 +234,10 @@ class ParseGuard:
             left = deadline - time.monotonic()
             if left <= 0:
                 self._discard(worker)
-                log.warning("parse timeout source=%s limit_s=%s", source, timeout)
                 raise LoadError(source, f"took longer than {timeout:g} s to read, so it was stopped")
             try:
                 if worker.conn.poll(min(left, _POLL_S)):
-                    reply = worker.conn.recv()
-                    break
+                    return worker.conn.recv()
             except (EOFError, OSError):
                 if self._closed:
                     self._discard(worker)
@@ -223,63 +247,136 @@ class ParseGuard:
                 self._discard(worker)
                 log.warning("parse worker died source=%s exitcode=%s", source, worker.process.exitcode)
                 raise LoadError(source, reason) from None
+
+    def _result(self, source: str, reply: tuple[Any, ...]) -> Any:
         tag = reply[0]
-        if tag == "memory":
-            # The worker may be in a bad state after MemoryError; start a fresh one next time.
-            self._discard(worker)
-            raise LoadError(source, f"needed more than {self._memory_text()} of memory to read, so it was stopped")
-        self._give(worker)
         if tag == "ok":
-            result: T = reply[1]
-            return result
+            return reply[1]
         if tag == "load":
             cls, _src, reason = reply[1], reply[2], reply[3]
-            raise cls(source, reason)
+            return cls(source, reason)
+        if tag == "memory":
+            return LoadError(source, f"needed more than {self._memory_text()} of memory to read, so it was stopped")
         log.warning("reader error source=%s error=%s", source, reply[1])
-        raise LoadError(source, f"the reader failed ({reply[1]})")
+        return LoadError(source, f"the reader failed ({reply[1]})")
+
+    def call(self, source: str, fn: Callable[..., T], *args: Any, cancel: threading.Event | None = None) -> T:
+        """Run ``fn(*args)`` in a worker. Returns its result or raises ``LoadError`` for ``source``
+        (``ImportCancelled`` when ``cancel`` is set while it runs). ``fn`` must be importable."""
+        worker = self._take()
+        try:
+            reply = self._exchange(worker, ("one", fn, args), source, self.limits.timeout_s, cancel)
+        except LoadError as exc:
+            if "took longer" in exc.reason:
+                log.warning("parse timeout source=%s limit_s=%s", source, self.limits.timeout_s)
+            raise
+        if reply[0] == "memory":
+            self._discard(worker)  # a worker past MemoryError may be in a bad state: start afresh
+        else:
+            self._give(worker)
+        result = self._result(source, reply)
+        if isinstance(result, LoadError):
+            raise result
+        out: T = result
+        return out
+
+    def call_batch(self, items: list[tuple[str, Callable[..., Any], tuple[Any, ...]]],
+                   cancel: threading.Event | None = None) -> list[Any]:
+        """Run several small items in one round trip (results or ``LoadError`` each, in order).
+        The batch has a short deadline; if it runs over, crashes or runs out of memory, the items
+        it did not finish are run again one by one under the full limits, so a bad item still
+        costs only itself."""
+        if len(items) == 1:
+            source, fn, args = items[0]
+            return [self._call_caught(source, fn, args, cancel)]
+        worker = self._take()
+        try:
+            replies = self._exchange(worker, ("many", [(fn, args) for _s, fn, args in items]), items[0][0],
+                                     min(self.limits.timeout_s, BATCH_TIMEOUT_S), cancel)
+        except LoadError:
+            return [self._call_caught(source, fn, args, cancel) for source, fn, args in items]
+        if any(r[0] == "memory" for r in replies):
+            self._discard(worker)
+        else:
+            self._give(worker)
+        return [self._call_caught(source, fn, args, cancel) if reply[0] == "memory" else self._result(source, reply)
+                for (source, fn, args), reply in zip(items, replies)]
+
+    def _call_caught(self, source: str, fn: Callable[..., Any], args: tuple[Any, ...],
+                     cancel: threading.Event | None) -> Any:
+        try:
+            return self.call(source, fn, *args, cancel=cancel)
+        except LoadError as exc:
+            return exc
 
     def _memory_text(self) -> str:
         mb = self.limits.memory_mb
         return f"{mb / 1024:g} GB" if mb >= 1024 else f"{mb} MB"
 
     def map(self, items: Iterable[tuple[str, Callable[..., T] | None, tuple[Any, ...]]],
-            cancel: threading.Event | None = None) -> Iterator[tuple[str, T | LoadError]]:
+            cancel: threading.Event | None = None,
+            small: Callable[[str, tuple[Any, ...]], bool] | None = None) -> Iterator[tuple[str, T | LoadError]]:
         """Run ``(source, fn, args)`` items on all workers at once; yields ``(source, result or
         LoadError)`` in input order. An item whose ``fn`` is None yields ``args[0]`` as it is.
-        Stops submitting when ``cancel`` is set; ``ImportCancelled`` ends the iteration."""
+        Consecutive items that ``small(source, args)`` calls small share a round trip (up to
+        ``BATCH_ITEMS``), which keeps many small files cheap. Stops submitting when ``cancel`` is
+        set; ``ImportCancelled`` ends the iteration."""
         with self._lock:
             if self._threads is None:
                 self._threads = ThreadPoolExecutor(self.size, thread_name_prefix="footnote-parse")
             threads = self._threads
-        pending: deque[tuple[str, Future[Any]]] = deque()
+        pending: deque[tuple[list[str], Future[list[Any]]]] = deque()
         it = iter(items)
+        held: tuple[str, Callable[..., T] | None, tuple[Any, ...]] | None = None
         exhausted = False
-        try:
-            while True:
-                while not exhausted and len(pending) < self.size + 1:
-                    if cancel is not None and cancel.is_set():
+
+        def next_group() -> tuple[list[str], Future[list[Any]]] | None:
+            nonlocal held, exhausted
+            group: list[tuple[str, Callable[..., Any], tuple[Any, ...]]] = []
+            while len(group) < BATCH_ITEMS:
+                if held is not None:
+                    item, held = held, None
+                else:
+                    if exhausted or (cancel is not None and cancel.is_set()):
                         exhausted = True
                         break
                     try:
-                        source, fn, args = next(it)
+                        item = next(it)
                     except StopIteration:
                         exhausted = True
                         break
-                    if fn is None:  # a result known already (a walk error): keeps its place in order
-                        done: Future[Any] = Future()
-                        done.set_result(args[0])
-                        pending.append((source, done))
-                    else:
-                        pending.append((source, threads.submit(self.call, source, fn, *args, cancel=cancel)))
+                source, fn, args = item
+                if fn is None:  # a result known already (a walk error): keeps its place in order
+                    if group:
+                        held = item
+                        break
+                    known: Future[list[Any]] = Future()
+                    known.set_result([args[0]])
+                    return [source], known
+                if small is None or not small(source, args):
+                    if group:
+                        held = item
+                        break
+                    group.append((source, fn, args))
+                    break
+                group.append((source, fn, args))
+            if not group:
+                return None
+            return [s for s, _f, _a in group], threads.submit(self.call_batch, group, cancel)
+
+        try:
+            while True:
+                while len(pending) < self.size + 1:
+                    nxt = next_group()
+                    if nxt is None:
+                        break
+                    pending.append(nxt)
                 if not pending:
                     return
-                source, future = pending.popleft()
-                try:
-                    yield source, future.result()
-                except LoadError as exc:
-                    yield source, exc
+                sources, future = pending.popleft()
+                yield from zip(sources, future.result())
         finally:
-            for _source, future in pending:
+            for _sources, future in pending:
                 future.cancel()
 
     def close(self) -> None:

@@ -102,3 +102,22 @@ def test_close_stops_a_read_in_progress() -> None:
     th.join(5)
     assert not th.is_alive()
     assert errors and isinstance(errors[0], ImportCancelled)
+
+
+def _always_small(source: str, args: tuple[object, ...]) -> bool:
+    return True
+
+
+@pytest.mark.parametrize("bad", [(t.hang, (120,)), (t.exit_hard, ()), (t.gobble, (2048,))])
+def test_a_bad_item_in_a_batch_of_small_ones_costs_only_itself(guard: ParseGuard, bad: tuple[object, tuple[object, ...]]) -> None:
+    fn, args = bad
+    items = [(f"f{i}.txt", t.echo, (f"f{i}",)) for i in range(6)]
+    items.insert(3, ("bad.txt", fn, args))  # type: ignore[arg-type]
+    out = dict(guard.map(items, small=_always_small))  # type: ignore[arg-type]
+    assert [out[f"f{i}.txt"] for i in range(6)] == [f"F{i}" for i in range(6)]
+    assert isinstance(out["bad.txt"], LoadError) and str(out["bad.txt"]).startswith("bad.txt: ")
+
+
+def test_small_items_share_round_trips(guard: ParseGuard) -> None:
+    out = list(guard.map([(str(i), t.pid, ()) for i in range(32)], small=_always_small))
+    assert len({pid for _s, pid in out}) <= 2 and [s for s, _ in out] == [str(i) for i in range(32)]
