@@ -27,6 +27,8 @@ class SearchHit:
     start: int = 0
     end: int = 0
     index: int = 0
+    page_start: int | None = None  # for a PDF: the passage's PDFium char range on its page
+    page_end: int | None = None
 
 
 def _z(scores: dict[str, float]) -> dict[str, float]:

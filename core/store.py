@@ -88,7 +88,8 @@ VECTORS_DIR = "qdrant"
 PAYLOAD_KEYS = ("doc_key", "document_id", "source", "title", "kind", "content_hash", "added_at", "pipeline",
                 "index", "text", "start", "end", "section", "page", "page_start", "page_end")
 
-_CHUNK_KEYS = ("point_id", "document_id", "source", "title", "section", "page", "text", "start", "end", "index")
+_CHUNK_KEYS = ("point_id", "document_id", "source", "title", "section", "page", "text", "start", "end", "index",
+               "page_start", "page_end")
 
 
 def point_id(doc_key: str, index: int) -> str:
@@ -677,7 +678,8 @@ class Index:
         """Every visible chunk of one document, in reading order (for summaries)."""
         with self.lock:
             rows = self._db.execute(
-                "SELECT c.point_id, c.document_id, d.source, d.title, c.section, c.page, c.text, c.start, c.end, c.idx "
+                "SELECT c.point_id, c.document_id, d.source, d.title, c.section, c.page, c.text, c.start, c.end, c.idx, "
+                "c.page_start, c.page_end "
                 "FROM chunks c JOIN documents d ON d.ready_key = c.doc_key WHERE d.id = ? ORDER BY c.idx",
                 (document_id,)).fetchall()
         return [dict(zip(_CHUNK_KEYS, r)) for r in rows]
@@ -689,7 +691,8 @@ class Index:
         marks = ",".join("?" * len(point_ids))
         with self.lock:
             rows = self._db.execute(
-                f"SELECT c.point_id, c.document_id, d.source, d.title, c.section, c.page, c.text, c.start, c.end, c.idx "
+                f"SELECT c.point_id, c.document_id, d.source, d.title, c.section, c.page, c.text, c.start, c.end, c.idx, "
+                f"c.page_start, c.page_end "
                 f"FROM chunks c JOIN documents d ON d.ready_key = c.doc_key WHERE c.point_id IN ({marks})",
                 list(point_ids)).fetchall()
         return {r[0]: dict(zip(_CHUNK_KEYS, r)) for r in rows}
