@@ -51,8 +51,8 @@ def register(subparsers: Any) -> None:
     sp = ks.add_parser("delete", help="remove the stored key", **nested_kw)
     sp.set_defaults(func=cmd_key_delete)
 
-    p = subparsers.add_parser("conversations", help="list, show, rename or delete conversations")
-    cs = p.add_subparsers(dest="conversations_command", metavar="{list,show,rename,delete}")
+    p = subparsers.add_parser("conversations", help="list, show, rename, delete or export conversations")
+    cs = p.add_subparsers(dest="conversations_command", metavar="{list,show,rename,delete,export}")
     cs.required = True
     sp = cs.add_parser("list", help="all conversations, most recent first", **nested_kw)
     sp.set_defaults(func=cmd_conversations_list)
@@ -66,6 +66,11 @@ def register(subparsers: Any) -> None:
     sp = cs.add_parser("delete", help="delete a conversation", **nested_kw)
     sp.add_argument("id", metavar="ID")
     sp.set_defaults(func=cmd_conversations_delete)
+    sp = cs.add_parser("export", help="a conversation with its sources, as Markdown or JSON", **nested_kw)
+    sp.add_argument("id", metavar="ID")
+    sp.add_argument("--format", choices=["md", "json"], default="md", help="md (default) or json")
+    sp.add_argument("--output", "-o", type=Path, metavar="FILE", help="write to FILE instead of standard output")
+    sp.set_defaults(func=cmd_conversations_export)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,6 +310,26 @@ def cmd_conversations_rename(args: argparse.Namespace, ctx: CliContext) -> int:
         ctx.emit({"renamed": args.id, "title": title})
     else:
         ctx.out.write(f"renamed {printable(args.id)} to {printable(title)}\n")
+    return EXIT_OK
+
+
+def cmd_conversations_export(args: argparse.Namespace, ctx: CliContext) -> int:
+    from core.export import export, write_atomically
+
+    with _store(ctx) as store:
+        conv = store.get(args.id)
+        text = export(conv, store.messages(args.id), args.format)
+    if args.output is None:
+        from core.text_safety import json_safe
+
+        # On a terminal, nothing a passage holds may act as an escape sequence.
+        ctx.out.write(json_safe(text) if args.format == "json" else printable(text, multiline=True))
+        return EXIT_OK
+    write_atomically(args.output, text)
+    if ctx.json:
+        ctx.emit({"exported": conv.id, "format": args.format, "path": str(args.output)})
+    else:
+        ctx.out.write(f"exported {printable(conv.title or conv.id)} to {printable(str(args.output))}\n")
     return EXIT_OK
 
 

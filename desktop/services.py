@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 
 LOG_FILE = "footnote.log"
 OPEN_TIMEOUT_S = 120.0
+#: How long quitting waits for workers to stop before the process leaves without them.
+QUIT_WAIT_S = 1.0
 
 __all__ = [
     "ABSTAIN_TEXT", "AboutInfo", "AnswerJob", "AnswerResult", "CitationView", "DocumentView", "DownloadView",
@@ -117,6 +119,7 @@ class Services(QObject):
         self.jobs: list[ImportJob] = []
         self.answer: AnswerJob | None = None
         self._closing = False
+        self._closed = False  # the engine was closed (or released for exit)
 
     # -- engine lifecycle -----------------------------------------------------------------------
 
@@ -202,6 +205,14 @@ class Services(QObject):
             err = self._engine_error
             raise FootnoteError(str(err) if isinstance(err, FootnoteError) else "the library could not be opened")
         return self._engine
+
+    def export_conversation(self, conversation_id: str, path: str, fmt: str) -> None:
+        """Write one conversation with its sources (Markdown or JSON) to ``path``; runs in a worker."""
+        from core.export import export, write_atomically
+
+        store = self.conversation_store()
+        text = export(store.get(conversation_id), store.messages(conversation_id), fmt)
+        write_atomically(Path(path), text)
 
     def conversation_store(self) -> Any:
         with self._conv_lock:
@@ -588,31 +599,46 @@ class Services(QObject):
 
     # -- shutdown -------------------------------------------------------------------------------------
 
-    def shutdown(self, timeout_s: float = 5.0) -> bool:
-        """Stop every worker, wait up to ``timeout_s``, then close the engine. Never blocks longer."""
-        if self._closing:
-            return True
-        self._closing = True
+    def shutdown(self, timeout_s: float = QUIT_WAIT_S) -> bool:
+        """Cancel every job at once, wait up to ``timeout_s`` in all for the workers, then close the
+        engine. True when everything stopped and closed. A worker still inside an uninterruptible
+        engine call is left running (see ``abandon``); calling again waits for it again."""
         started = time.monotonic()
-        if self.answer is not None:
-            self.answer.stop()
-        self.cancel_imports()
-        for mjob in list(self.model_jobs):
-            mjob.cancel()
-        ok = self.model_pool.shutdown(timeout_s)
-        ok = self.import_pool.shutdown(max(0.5, timeout_s - (time.monotonic() - started))) and ok
-        ok = self.pool.shutdown(max(0.5, timeout_s - (time.monotonic() - started))) and ok
-        if ok:
-            if self._engine is not None:
+        if not self._closing:
+            self._closing = True
+            if self.answer is not None:
+                self.answer.stop()
+            self.cancel_imports()
+            for mjob in list(self.model_jobs):
+                mjob.cancel()
+        pools = (self.model_pool, self.import_pool, self.pool)
+        for pool in pools:
+            pool.close()  # every pool is cancelled before any is waited on
+        deadline = started + timeout_s
+        ok = all([pool.wait(deadline) for pool in pools])
+        if ok and not self._closed:
+            self._closed = True
+            engine, self._engine = self._engine, None
+            if engine is not None:
                 try:
-                    self._engine.close()
+                    engine.close()  # the model stays loaded: unloading it only delays the exit
                 except Exception as exc:  # noqa: BLE001 - closing must not raise out of closeEvent
                     log.warning("engine close failed error=%s", type(exc).__name__)
-                self._engine = None
             if self._conversations is not None:
                 self._conversations.close()
-        else:
-            # A worker is stuck inside a C call; the OS releases the lock when the process exits.
-            log.warning("shutdown timed out after %.1fs; leaving the engine to process exit", timeout_s)
+        elif not ok:
+            log.info("shutdown: workers still inside the engine after %.1fs", timeout_s)
         log.info("services shut down ok=%s seconds=%.2f", ok, time.monotonic() - started)
         return ok
+
+    def abandon(self, wait_s: float = 0.3) -> None:
+        """The process is about to end with a worker still inside the engine: kill the parse
+        workers, close the index if no store call is running, and release the library lock now,
+        so a relaunch opens it at once (``Engine.close_for_exit``)."""
+        engine = self._engine
+        if engine is not None and not self._closed:
+            self._closed = True
+            try:
+                engine.close_for_exit(wait_s)
+            except Exception as exc:  # noqa: BLE001 - the exit goes on
+                log.warning("engine close at exit failed error=%s", type(exc).__name__)

@@ -7,6 +7,7 @@ from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (
+    QFileDialog,
     QHBoxLayout,
     QInputDialog,
     QLabel,
@@ -40,11 +41,26 @@ class RenameDialog:
         return text.strip() if ok and text.strip() else None
 
 
+class ExportDialog:
+    """Where to save an export, and as what. Tests patch ``ask``."""
+
+    @classmethod
+    def ask(cls, parent: QWidget, title: str) -> tuple[str, str] | None:
+        safe = "".join(ch if ch.isalnum() or ch in " -_" else "_" for ch in title).strip() or "conversation"
+        path, chosen = QFileDialog.getSaveFileName(parent, "Export conversation", f"{safe}.md",
+                                                   "Markdown (*.md);;JSON (*.json)")
+        if not path:
+            return None
+        fmt = "json" if path.lower().endswith(".json") or chosen.startswith("JSON") else "md"
+        return path, fmt
+
+
 class ConversationList(QWidget):
     selected = Signal(str)  # conversation id
     new_requested = Signal()
     rename_requested = Signal(str, str)
     delete_requested = Signal(str)
+    export_requested = Signal(str, str, str)  # conversation id, path, format (md or json)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -105,6 +121,14 @@ class ConversationList(QWidget):
         if title:
             emit(self.rename_requested, it.data(Qt.ItemDataRole.UserRole), title)
 
+    def export_current(self) -> None:
+        it = self.list.currentItem()
+        if it is None:
+            return
+        choice = ExportDialog.ask(self, it.text())
+        if choice is not None:
+            emit(self.export_requested, it.data(Qt.ItemDataRole.UserRole), choice[0], choice[1])
+
     def delete_current(self) -> None:
         it = self.list.currentItem()
         if it is not None and ConfirmDelete.ask(self, it.text()):
@@ -126,5 +150,6 @@ class ConversationList(QWidget):
             return
         menu = QMenu(self)
         menu.addAction("Rename…", self.rename_current)
+        menu.addAction("Export…", self.export_current)
         menu.addAction("Delete", self.delete_current)
         menu.exec(self.list.viewport().mapToGlobal(pos))

@@ -66,7 +66,7 @@ from ui.source_viewer import SourceViewer, open_url, original_url
 
 log = logging.getLogger(__name__)
 
-SHUTDOWN_TIMEOUT_S = 5.0
+SHUTDOWN_TIMEOUT_S = 1.0  # quitting waits this long for workers, in all
 INFO_MS = 8000
 WARNING_MS = 15000
 
@@ -77,6 +77,26 @@ def dropped_paths(urls: list[QUrl]) -> list[str]:
 
 def is_model_file(path: str) -> bool:
     return path.lower().endswith(".gguf") and Path(path).is_file()
+
+
+DOCUMENT_FILTER = "Documents (*.pdf *.docx *.md *.markdown *.txt *.html *.htm *.rst *.csv);;All files (*)"
+
+
+class ChooseFiles:
+    """The file picker behind "Add files…". Tests patch ``ask``."""
+
+    @classmethod
+    def ask(cls, parent: QWidget) -> list[str]:
+        paths, _ = QFileDialog.getOpenFileNames(parent, "Add documents", str(Path.home()), DOCUMENT_FILTER)
+        return list(paths)
+
+
+class ChooseFolder:
+    """The folder picker behind "Add folder…". Tests patch ``ask``."""
+
+    @classmethod
+    def ask(cls, parent: QWidget) -> str | None:
+        return QFileDialog.getExistingDirectory(parent, "Add a folder", str(Path.home())) or None
 
 
 class MainWindow(QMainWindow):
@@ -207,7 +227,7 @@ class MainWindow(QMainWindow):
         file_menu = mb.addMenu("&File")
         self.add_files_action = file_menu.addAction("Add files…", self.add_files)
         self.add_files_action.setShortcut(QKeySequence.StandardKey.Open)
-        file_menu.addAction("Add folder…", self.add_folder)
+        self.add_folder_action = file_menu.addAction("Add folder…", self.add_folder)
         self.url_action = file_menu.addAction("Import a link", self.focus_url)
         self.url_action.setShortcut(QKeySequence("Ctrl+L"))
         file_menu.addSeparator()
@@ -261,6 +281,7 @@ class MainWindow(QMainWindow):
         self.conversations.new_requested.connect(self.new_conversation)
         self.conversations.rename_requested.connect(self._rename_conversation)
         self.conversations.delete_requested.connect(self._delete_conversation)
+        self.conversations.export_requested.connect(self._export_conversation)
         self.jobs.changed.connect(self._jobs_changed)
         self.library.model.modelReset.connect(self._library_count)
         self.library.model.rowsInserted.connect(self._library_count)
@@ -454,13 +475,10 @@ class MainWindow(QMainWindow):
         self.overall.setValue(int(1000 * self.jobs.overall()))
 
     def add_files(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(
-            self, "Add documents", str(Path.home()),
-            "Documents (*.pdf *.docx *.md *.markdown *.txt *.html *.htm *.rst *.csv);;All files (*)")
-        self.import_paths(paths)
+        self.import_paths(ChooseFiles.ask(self))
 
     def add_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Add a folder", str(Path.home()))
+        path = ChooseFolder.ask(self)
         if path:
             self.import_paths([path])
 
@@ -559,6 +577,11 @@ class MainWindow(QMainWindow):
 
         self.services.run(lambda: self.services.conversation_store().rename(cid, title), done, messages.error,
                           what="Renaming the conversation")
+
+    def _export_conversation(self, cid: str, path: str, fmt: str) -> None:
+        self.services.run(lambda: self.services.export_conversation(cid, path, fmt),
+                          lambda _: messages.info(f"Conversation exported to {path}"), messages.error,
+                          what="Exporting the conversation")
 
     def _delete_conversation(self, cid: str) -> None:
         def done(_: Any) -> None:
@@ -705,8 +728,12 @@ class MainWindow(QMainWindow):
             return
         self._closing = True
         self._save_state()
-        self.set_busy("Stopping…")
+        self.hide()  # gone at once; the wait below is bounded and the process does not wait longer
         ok = self.services.shutdown(SHUTDOWN_TIMEOUT_S)
         if not ok:
-            log.warning("closing with workers still running")
+            log.info("closing with workers still inside the engine; the exit leaves them behind")
         event.accept()
+
+    def save_state(self) -> None:
+        """Window state to QSettings (the session manager asks for it before logging out)."""
+        self._save_state()

@@ -20,13 +20,14 @@ def parse_markers(text: str) -> list[int]:
     """Source numbers cited in ``text``, in order of first appearance, without repeats."""
     seen: list[int] = []
     for m in MARKER.finditer(text):
-        for n in _expand(m.group(1)):
+        for n in expand_group(m.group(1)):
             if n not in seen:
                 seen.append(n)
     return seen
 
 
-def _expand(group: str) -> list[int]:
+def expand_group(group: str) -> list[int]:
+    """The numbers one marker names: "2, 3", "1-3" and "1 and 2" are understood."""
     out: list[int] = []
     for part in re.split(r"\s*(?:[,;]|and)\s*", group):
         part = part.strip()
@@ -47,7 +48,7 @@ def strip_invalid_markers(text: str, valid: set[int]) -> str:
     """Remove numbers that name no prompted source; an emptied bracket disappears entirely."""
 
     def fix(m: re.Match[str]) -> str:
-        nums = _expand(m.group(1))
+        nums = expand_group(m.group(1))
         keep = [n for n in nums if n in valid]
         if len(keep) == len(nums):
             return m.group(0)
