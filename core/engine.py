@@ -445,3 +445,26 @@ class Engine:
             self.index.close()
         finally:
             self._lock_file.release()
+
+    def close_for_exit(self, wait_s: float) -> bool:
+        """Quitting while a call may still be inside the engine (a model load, a prompt, an
+        embedding batch, a long store write), which cannot be interrupted. The parse workers are
+        killed; the index is closed only if no store call holds its lock within ``wait_s``, and
+        the lock is then kept, so no write starts before the process ends. Half-written imports
+        need nothing more: their chunks sit under a pending key that the next open removes, and
+        SQLite rolls back a transaction the exit cuts off. The library lock is released either
+        way; the model is not unloaded (the process is about to end). True when the index closed."""
+        if self._guard is not None:
+            self._guard.close()
+        closed = False
+        try:
+            if self.index.lock.acquire(timeout=max(0.0, wait_s)):
+                try:
+                    self.index.close()
+                    closed = True
+                except Exception as exc:  # noqa: BLE001 - quitting goes on whatever the store says
+                    log.warning("index close at exit failed error=%s", type(exc).__name__)
+        finally:
+            self._lock_file.release()
+        log.info("engine closed for exit index_closed=%s", closed)
+        return closed

@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -103,7 +104,8 @@ def make_app(argv: list[str] | None = None) -> Any:
     return app
 
 
-def run_app(args: argparse.Namespace) -> int:
+def run_app(args: argparse.Namespace, on_window: Callable[[Any], None] | None = None) -> int:
+    """``on_window(window)`` runs once the window is shown (the quit tests drive the real app with it)."""
     app = make_app()
     from PySide6.QtCore import QTimer
 
@@ -129,19 +131,43 @@ def run_app(args: argparse.Namespace) -> int:
     window.show()
     log.info("window shown seconds=%.3f data_dir=%s log=%s", process_age_s(), data_dir, log_path)
     QTimer.singleShot(0, window.start)
+    if on_window is not None:
+        on_window(window)
 
-    # Ctrl+C and SIGTERM close the window the normal way (cancel workers, wait, save state).
+    # Ctrl+C and SIGTERM close the window the normal way (cancel workers, wait briefly, save state).
     def on_signal(_sig: int, _frame: Any) -> None:
         QTimer.singleShot(0, window.close)
+        QTimer.singleShot(0, app.quit)
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     pulse = QTimer()
-    pulse.start(250)  # lets Python run signal handlers while Qt sleeps
+    pulse.start(100)  # lets Python run signal handlers while Qt sleeps
     pulse.timeout.connect(lambda: None)
+    # Session logout: the session manager asks for the state first, then ends the application,
+    # possibly without closing its windows.
+    app.commitDataRequest.connect(lambda _manager: window.save_state())
+    app.aboutToQuit.connect(window.close)
 
     code = int(app.exec())
-    services.shutdown(5.0)
+    return leave(services, instance, code)
+
+
+def leave(services: Any, instance: Any, code: int) -> int:
+    """End the process within a bounded time. Workers were cancelled and waited on briefly when the
+    window closed; one still inside an uninterruptible engine call (a model load, a prompt, an
+    embedding batch) is left behind: the library lock is released, the logs flushed, and the
+    process ends with ``os._exit``, which also skips unloading the model and Python's teardown
+    (where late signals from worker threads would only print warnings)."""
+    started = time.monotonic()
+    if not services.shutdown():
+        services.abandon()
     instance.close()
-    log.info("exit code=%d", code)
-    return code
+    log.info("exit code=%d seconds=%.2f", code, time.monotonic() - started)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)

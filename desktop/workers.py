@@ -141,6 +141,7 @@ class WorkerPool(QObject):
         # under it. Keep finished workers a little while before letting them go.
         self._retired: list[tuple[float, Worker]] = []
         self._lock = threading.Lock()
+        self._closed = False  # quitting: nothing new starts
 
     def start(
         self,
@@ -168,6 +169,11 @@ class WorkerPool(QObject):
             sig.finished.connect(on_finished)
         sig.finished.connect(lambda w=worker: self._forget(w))
         with self._lock:
+            if self._closed:
+                # Quitting: a late refresh or click must not start engine work the exit then waits on.
+                log.debug("worker not started name=%s reason=closing", name)
+                worker.cancel()
+                return worker
             self._active.add(worker)
         self._pool.start(worker)
         return worker
@@ -187,17 +193,25 @@ class WorkerPool(QObject):
         for w in self.active():
             w.cancel()
 
-    def shutdown(self, timeout_s: float = 5.0) -> bool:
-        """Cancel everything and wait up to ``timeout_s``; True when every worker ended in time."""
+    def close(self) -> None:
+        """Start nothing more, drop what is queued, and cancel what runs (quitting)."""
+        with self._lock:
+            self._closed = True
+        self._pool.clear()
         self.cancel_all()
-        deadline = time.monotonic() + timeout_s
+
+    def wait(self, deadline: float) -> bool:
+        """Wait until ``deadline`` (``time.monotonic``) for the running workers; True when all ended."""
         ok = True
         for w in self.active():
-            left = max(0.0, deadline - time.monotonic())
-            if not w.wait(left):
-                log.warning("worker did not stop in time name=%s", w.name)
+            if not w.wait(max(0.0, deadline - time.monotonic())):
+                log.info("worker still running name=%s", w.name)
                 ok = False
-        self._pool.clear()
         if ok:
             self._pool.waitForDone(int(max(0.0, deadline - time.monotonic()) * 1000) + 100)
         return ok
+
+    def shutdown(self, timeout_s: float = 5.0) -> bool:
+        """Cancel everything and wait up to ``timeout_s``; True when every worker ended in time."""
+        self.close()
+        return self.wait(time.monotonic() + timeout_s)

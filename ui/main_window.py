@@ -238,7 +238,9 @@ class MainWindow(QMainWindow):
         self.models_action.setShortcut(QKeySequence("Ctrl+Shift+M"))
         file_menu.addSeparator()
         quit_action = file_menu.addAction("Quit", self.close)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        # Some platforms (offscreen, bare X11 window managers) bind nothing to StandardKey.Quit.
+        quit_action.setShortcuts(QKeySequence.keyBindings(QKeySequence.StandardKey.Quit) or [QKeySequence("Ctrl+Q")])
+        self.quit_action = quit_action
         conv = mb.addMenu("&Conversation")
         self.new_action = conv.addAction("New conversation", self.new_conversation)
         self.new_action.setShortcut(QKeySequence("Ctrl+N"))

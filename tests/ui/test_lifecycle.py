@@ -91,6 +91,8 @@ def test_closing_while_importing_and_answering_never_hangs(qtbot, window, docs: 
     window.close()
     elapsed = time.monotonic() - started
     assert elapsed < 8.0
+    # The close waits about a second; a worker still finishing its step ends soon after.
+    assert window.services.shutdown(60.0)
     assert not window.services.pool.active() and not window.services.import_pool.active()
 
 
