@@ -9,6 +9,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,11 @@ def _small_file(source: str, args: tuple[Any, ...]) -> bool:
         return False
 
 
+def text_key(text: str) -> bytes:
+    """The key a passage's vector is re-used under: the same text always gets the same vector."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
 def _source_of(file: Path) -> str:
     """A file's source key: its absolute path with links resolved (one document per file)."""
     try:
@@ -78,6 +84,9 @@ class Engine:
         self._answerer: Answerer | None = None
         self._guard: ParseGuard | None = None
         self._guard_lock = threading.Lock()
+        self._known_vectors: dict[bytes, np.ndarray] = {}  # see reusing_vectors
+        self.embedded_passages = 0  # passages embedded / vectors re-used since the engine opened
+        self.reused_passages = 0
 
     # -- set-up ---------------------------------------------------------------------------------
 
@@ -170,10 +179,20 @@ class Engine:
             yield IngestEvent("started", src)
             yield self._failed(str(path.absolute()), f"{src}: no such file or folder")
             return
-        in_folder = path.is_dir()
+        yield from self._ingest_walked(walk([path]), path.is_dir(), cancel)
 
+    def ingest_files(self, files: Sequence[Path], cancel: threading.Event | None = None) -> Iterator[IngestEvent]:
+        """Import files as members of a folder (a watched folder's changes): a file of an
+        unsupported type is ``skipped``, as in a folder import, not ``failed``."""
+        try:
+            yield from self._ingest_walked(iter(files), True, cancel)
+        except ImportCancelled:
+            log.info("ingest cancelled")
+
+    def _ingest_walked(self, files: Iterator[Path | LoadError], in_folder: bool,
+                       cancel: threading.Event | None) -> Iterator[IngestEvent]:
         def tasks() -> Iterator[tuple[str, Any, tuple[Any, ...]]]:
-            for file in walk([path]):
+            for file in files:
                 if isinstance(file, LoadError):
                     yield file.source, None, (file,)
                 else:
@@ -262,7 +281,11 @@ class Engine:
     def _embed_once(self, texts: list[str], seen: dict[bytes, np.ndarray]) -> np.ndarray:
         """Vectors for ``texts``, embedding each distinct text of a document once: repeated
         passages (the same page header, a PDF whose pages share one content stream) cost nothing."""
-        keys = [hashlib.blake2b(t.encode("utf-8", "surrogatepass"), digest_size=16).digest() for t in texts]
+        keys = [text_key(t) for t in texts]
+        for key in keys:  # vectors this text already has in the library (a renamed or edited file)
+            if key not in seen and key in self._known_vectors:
+                seen[key] = self._known_vectors[key]
+                self.reused_passages += 1
         fresh: dict[bytes, str] = {}
         for key, text in zip(keys, texts):
             if key not in seen:
@@ -270,11 +293,35 @@ class Engine:
         if not keys:
             return np.zeros((0, self.embedder.dim), dtype=np.float32)
         made = dict(zip(fresh, self.embedder.embed(list(fresh.values()), batch_size=EMBED_BATCH))) if fresh else {}
+        self.embedded_passages += len(made)
         out = np.stack([made[key] if key in made else seen[key] for key in keys])
         if len(seen) + len(made) > SEEN_VECTORS:
             seen.clear()
         seen.update(made)
         return out
+
+    @contextmanager
+    def reusing_vectors(self, document_ids: Sequence[str]) -> Iterator[None]:
+        """While inside, a passage whose text one of these documents already has takes its stored
+        vector instead of a new embedding (a vector depends on the text and the model only, so
+        this is exact). A renamed file is re-indexed without embedding anything; an edited one
+        embeds only its new passages. Documents made by another model are left out."""
+        vectors = self.index.passage_vectors(list(document_ids)) if document_ids else []
+        added = [k for k in (text_key(t) for t, _ in vectors) if k not in self._known_vectors]
+        self._known_vectors.update((text_key(t), v) for t, v in vectors)
+        try:
+            yield
+        finally:
+            for k in added:
+                self._known_vectors.pop(k, None)
+
+    def sync_folder(self, folder: str | Path, paths: Sequence[str] | None = None,
+                    cancel: threading.Event | None = None) -> Iterator[IngestEvent]:
+        """Bring the library in line with a watched folder (or with ``paths`` inside it): new and
+        changed files imported, deleted files' documents removed (``removed`` events)."""
+        from core.watch import WatchRegistry, sync
+
+        yield from sync(self, WatchRegistry(self.data_dir), str(folder), paths, cancel)
 
     # -- library --------------------------------------------------------------------------------
 

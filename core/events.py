@@ -7,7 +7,7 @@ from typing import Literal
 
 UNCHANGED = "unchanged since the last import"
 
-EventKind = Literal["started", "chunked", "embedded", "done", "skipped", "failed"]
+EventKind = Literal["started", "chunked", "embedded", "done", "skipped", "failed", "removed"]
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,8 @@ class IngestEvent:
     ``skipped`` means the item was left alone: its ``error`` is ``UNCHANGED`` when the content was
     already indexed, else the reason it is not imported on purpose (a link out of the imported
     folder, an unsupported type). ``failed`` carries ``error``, a complete message naming the
-    item and the reason.
+    item and the reason. ``removed`` says a document left the library because its file left a
+    watched folder.
     """
 
     kind: EventKind

@@ -412,6 +412,28 @@ class Index:
                                    (document_id,)).fetchone()
         return row[0] if row else None
 
+    def passage_vectors(self, document_ids: Sequence[str], limit: int = 50_000) -> list[tuple[str, np.ndarray]]:
+        """(text, stored vector) of the searchable passages of these documents, for those made with
+        this process's pipeline (the vectors a re-import of the same text may re-use), at most ``limit``."""
+        if not document_ids:
+            return []
+        marks = ",".join("?" * len(document_ids))
+        with self.lock:
+            rows = self._db.execute(
+                f"SELECT c.point_id, c.text FROM chunks c JOIN documents d ON d.ready_key = c.doc_key "
+                f"WHERE d.id IN ({marks}) AND d.pipeline = ? LIMIT ?",
+                (*document_ids, self.pipeline, limit)).fetchall()
+            if not rows:
+                return []
+            texts = dict(rows)
+            points = self.client.retrieve(COLLECTION, ids=list(texts), with_vectors=["dense"], with_payload=False)
+        out = []
+        for p in points:
+            vec = p.vector.get("dense") if isinstance(p.vector, dict) else None
+            if vec is not None and str(p.id) in texts:
+                out.append((texts[str(p.id)], np.asarray(vec, dtype=np.float32)))
+        return out
+
     def begin(self, doc_id: str, source: str, title: str, kind: str, content_hash: str) -> str:
         """Register an import; returns the pending key its chunks are written under. The key names the
         content and the pipeline, so re-processing unchanged text with a newer pipeline is a new version."""

@@ -51,7 +51,7 @@ class ImportJob(QObject):
 
     def counts(self) -> tuple[int, int]:
         """(items finished, items seen)."""
-        finished = sum(1 for ev in self.items.values() if ev.kind in ("done", "skipped", "failed"))
+        finished = sum(1 for ev in self.items.values() if ev.kind in ("done", "skipped", "failed", "removed"))
         return finished, len(self.items)
 
     def fraction(self) -> float:
