@@ -30,13 +30,16 @@ from desktop.views import (
     AboutInfo,
     AnswerResult,
     CitationView,
+    DocumentTextView,
     DocumentView,
     DownloadView,
     ImportSummary,
     KeyInfo,
     ModelStatus,
     ModelView,
+    PageView,
     SentenceView,
+    SourceView,
     citation_from,
     human_bytes,
     human_duration,
@@ -58,6 +61,7 @@ QUIT_WAIT_S = 1.0
 __all__ = [
     "ABSTAIN_TEXT", "AboutInfo", "AnswerJob", "AnswerResult", "CitationView", "DocumentView", "DownloadView",
     "UNCHANGED", "ImportJob", "ImportSummary", "IngestEvent", "KeyInfo", "ModelJob", "ModelStatus", "ModelView", "SentenceView",
+    "DocumentTextView", "PageView", "SourceView",
     "Services", "Settings", "citation_from", "human_bytes", "human_duration", "parse_markers", "result_from_answer",
     "result_from_message", "user_message",
 ]
@@ -278,6 +282,14 @@ class Services(QObject):
 
         self.call(fetch, on_result, what="Listing the library")
 
+    def related(self, document_id: str, on_result: Callable[[list[tuple[DocumentView, float]]], None]) -> None:
+        """The documents most like one document (embeddings only), best first."""
+        def work(engine: Engine) -> list[tuple[DocumentView, float]]:
+            return [(DocumentView(d.id, d.source, d.title, d.kind, d.status, d.chunks, d.error), score)
+                    for d, score in engine.related(document_id, k=5)]
+
+        self.call(work, on_result, what="Finding related documents")
+
     def remove(self, source_or_id: str, on_done: Callable[[Any], None], on_error: Callable[[str], None]) -> None:
         def work(engine: Engine) -> str:
             doc = engine.remove(source_or_id)
@@ -289,6 +301,33 @@ class Services(QObject):
 
         self.call(work, done, on_error, what="Removing a document")
 
+    def remove_documents(self, keys: list[str], on_done: Callable[[list[str]], None],
+                         on_error: Callable[[str], None]) -> None:
+        """Remove several documents in one worker. Each one that cannot be removed is reported by
+        name; the others are still removed. ``on_done`` gets the removed titles."""
+        def work(engine: Engine) -> tuple[list[str], list[str]]:
+            removed: list[str] = []
+            failed: list[str] = []
+            for key in keys:
+                try:
+                    doc = engine.remove(key)
+                except FootnoteError as exc:
+                    failed.append(str(exc))
+                    continue
+                removed.append(doc.title or doc.source)
+            return removed, failed
+
+        def done(outcome: Any) -> None:
+            removed, failed = outcome
+            emit(self.library_changed)
+            if removed:
+                on_done(removed)
+            if failed:
+                more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+                on_error(f"{failed[0]}{more}")
+
+        self.call(work, done, on_error, what="Removing documents")
+
     def chunk(self, point_id: str, on_result: Callable[[CitationView | None], None]) -> None:
         def work(engine: Engine) -> CitationView | None:
             hit = engine.chunk(point_id)
@@ -298,6 +337,24 @@ class Services(QObject):
             return dataclasses.replace(citation_from(hit, 0), before=before, after=after)
 
         self.call(work, on_result, what="Reading a passage")
+
+    def source_view(self, c: CitationView, on_result: Callable[[SourceView], None],
+                    on_error: Callable[[str], None] | None = None, *, fit_width: int | None = None) -> Worker:
+        """The cited page of a PDF (drawn by PDFium, passage marked) or a document's whole text."""
+        from desktop.sources import build_source_view
+
+        return self.call(lambda engine: build_source_view(engine, c, fit_width), on_result, on_error,
+                         what=f"Showing {c.title or c.source}")
+
+    def render_page(self, source: str, page: int, on_result: Callable[[PageView], None],
+                    on_error: Callable[[str], None] | None = None, *, scale: float | None = None,
+                    fit_width: int | None = None, char_range: tuple[int, int] | None = None,
+                    passage: str = "") -> Worker:
+        """Draw one PDF page in a worker (PDFium holds its lock there, never on the GUI thread)."""
+        from desktop.sources import render
+
+        return self.run(lambda: render(source, page, scale=scale, fit_width=fit_width, char_range=char_range,
+                                       passage=passage), on_result, on_error, what=f"Drawing page {page}")
 
     def import_sources(self, sources: list[str], crawl_depth: int = 0, max_pages: int = 20,
                        label: str | None = None) -> ImportJob:

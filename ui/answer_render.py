@@ -122,6 +122,27 @@ def render_answer(text: str, sentences: Iterable[SentenceView] = (), cited: set[
     return "".join(parts)
 
 
+def plain_answer(text: str, sentences: Iterable[SentenceView] = (), cited: set[int] | None = None,
+                 sources: Iterable[tuple[int, str]] = ()) -> str:
+    """The answer as the user copies it: the text as shown (an unsupported sentence without its
+    marker, markers only for numbers the answer cites), then one line per cited source."""
+    def markers(piece: str, keep: bool) -> str:
+        def repl(m: re.Match[str]) -> str:
+            nums = parse_markers(m.group(0))
+            if not nums:
+                return m.group(0)
+            kept = [n for n in nums if keep and (cited is None or n in cited)]
+            return "".join(f"[{n}]" for n in kept)
+
+        out = _BRACKET.sub(repl, piece)
+        return out if keep else re.sub(r"[ \t]+([.,;:!?])", r"\1", out)
+
+    body = "".join(markers(text[a:b], supported) for a, b, supported in _segments(text, list(sentences)))
+    body = re.sub(r"[ \t]+\n", "\n", body).strip()
+    lines = [f"[{n}] {title}" for n, title in sources]
+    return body + ("\n\nSources:\n" + "\n".join(lines) if lines else "")
+
+
 def plain_snippet(text: str, limit: int = 160) -> str:
     """A one-line preview of a passage (headings folded into the text)."""
     flat = " ".join(re.sub(r"(?m)^[ \t]{0,3}#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$", r"\1 —", text).split())

@@ -13,12 +13,22 @@ import html
 import logging
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QCursor, QPalette
-from PySide6.QtWidgets import QFrame, QLabel, QProgressBar, QSizePolicy, QToolTip, QVBoxLayout, QWidget
+from PySide6.QtGui import QColor, QCursor, QGuiApplication, QPalette
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QSizePolicy,
+    QToolButton,
+    QToolTip,
+    QVBoxLayout,
+    QWidget,
+)
 
 from desktop.services import ABSTAIN_TEXT, AnswerResult, CitationView
 from desktop.workers import emit
-from ui.answer_render import UNSUPPORTED_HREF, UNSUPPORTED_TIP, Colours, render_answer
+from ui.answer_render import UNSUPPORTED_HREF, UNSUPPORTED_TIP, Colours, plain_answer, render_answer
 from ui.answer_render import plain_snippet as snippet
 
 log = logging.getLogger(__name__)
@@ -47,6 +57,7 @@ class AnswerWidget(QFrame):
     from the ``done`` record (sentences marked, markers linked), its notes and its sources."""
 
     citation_clicked = Signal(object)  # CitationView
+    copied = Signal(str)  # the text put on the clipboard
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -105,13 +116,25 @@ class AnswerWidget(QFrame):
         self.meta = QLabel()
         self.meta.setObjectName("muted")
         self.meta.hide()
+        self.copy_button = QToolButton()
+        self.copy_button.setObjectName("copyAnswer")
+        self.copy_button.setText("Copy")
+        self.copy_button.setAutoRaise(True)
+        self.copy_button.setToolTip("Copy the answer and its sources")
+        self.copy_button.clicked.connect(self.copy)
+        self.copy_button.hide()
+        footer = QHBoxLayout()
+        footer.setContentsMargins(0, 0, 0, 0)
+        footer.addWidget(self.meta, 1)
+        footer.addWidget(self.copy_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 8, 12, 10)
         layout.setSpacing(6)
         parts: tuple[QWidget, ...] = (self.scope_line, self.status, self.busy, self.label, self.abstain_box,
-                                      self.note, self.sources_title, self.sources, self.meta)
+                                      self.note, self.sources_title, self.sources)
         for part in parts:
             layout.addWidget(part)
+        layout.addLayout(footer)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(RENDER_MS)
@@ -197,6 +220,23 @@ class AnswerWidget(QFrame):
         if result.model:
             self.meta.setText(f"Answered by {result.model}")
             self.meta.show()
+        self.copy_button.setVisible(bool(self.copy_text()))
+
+    def copy_text(self) -> str:
+        """What Copy puts on the clipboard: the answer as shown, and its sources."""
+        result = self.result
+        if result is None or not self.finished:
+            return ""
+        if result.abstained or result.refused:
+            return result.text.strip()
+        sources = [(n, self.citations[n].title or self.citations[n].source) for n in sorted(self.citations)]
+        return plain_answer(self.text, result.sentences, set(self.citations), sources)
+
+    def copy(self) -> None:
+        text = self.copy_text()
+        if text:
+            QGuiApplication.clipboard().setText(text)
+            emit(self.copied, text)
 
     def fail(self, reason: str) -> None:
         self.finished = True

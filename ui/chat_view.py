@@ -121,6 +121,7 @@ class ChatView(QWidget):
     citation_clicked = Signal(object)
     scope_changed = Signal(list)  # the document ids questions are limited to; [] is the whole library
     url_pasted = Signal(str)
+    answer_copied = Signal(str)  # an answer's text, just put on the clipboard
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -207,9 +208,15 @@ class ChatView(QWidget):
         layout.addLayout(head)
         layout.addWidget(self.stack, 1)
         layout.addLayout(bottom)
-        self.set_library_empty(True)
+        self.set_library_loading()
 
     # -- state ------------------------------------------------------------------------------------
+
+    def set_library_loading(self, text: str = "Opening the library…") -> None:
+        """Before the library's list is known: neither "empty" nor "ask" would be true yet."""
+        self.empty_title.setText(text)
+        self.empty_hint.setText("")
+        self._update_stack()
 
     def set_library_empty(self, empty: bool) -> None:
         self._library_empty = empty
@@ -268,10 +275,19 @@ class ChatView(QWidget):
     def add_answer(self) -> AnswerWidget:
         w = AnswerWidget()
         w.citation_clicked.connect(self.citation_clicked)
+        w.copied.connect(self.answer_copied)
         self.answers.append(w)
         self.current = w
         self._add(w)
         return w
+
+    def copy_last_answer(self) -> bool:
+        """Copy the newest finished answer that has text; False when there is none."""
+        for w in reversed(self.answers):
+            if w.copy_text():
+                w.copy()
+                return True
+        return False
 
     def add_history(self, role: str, text: str, result: AnswerResult | None = None) -> None:
         if role == "user":

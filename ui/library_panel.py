@@ -39,6 +39,7 @@ from desktop.services import UNCHANGED, DocumentView, IngestEvent
 from desktop.workers import emit
 from ui import messages
 from ui.icons import kind_icon, kind_of
+from ui.related_list import RelatedList
 
 log = logging.getLogger(__name__)
 
@@ -259,8 +260,12 @@ class ConfirmRemove:
                                destructive=True)
 
 
+LOADING_TEXT = "Opening the library…"
+EMPTY_TEXT = "No documents yet.\nDrop files here or paste a link above."
+
+
 class LibraryPanel(QWidget):
-    remove_requested = Signal(object)  # DocumentView
+    remove_requested = Signal(list)  # list[DocumentView]: confirmed once for the whole selection
     reimport_requested = Signal(object)
     open_requested = Signal(object)
     ask_requested = Signal(list)  # list[DocumentView]: scope the chat to these
@@ -293,7 +298,9 @@ class LibraryPanel(QWidget):
         self.view.doubleClicked.connect(lambda _i: self._emit(self.open_requested))
         self.view.setVerticalScrollMode(QListView.ScrollMode.ScrollPerPixel)
 
-        self.empty = QLabel("No documents yet.\nDrop files here or paste a link above.")
+        # Until the library's list first arrives nothing is known: say so instead of "no documents".
+        self._loading = True
+        self.empty = QLabel(LOADING_TEXT)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setWordWrap(True)
         self.empty.setObjectName("muted")
@@ -333,6 +340,9 @@ class LibraryPanel(QWidget):
         layout.addWidget(self.view, 1)
         layout.addWidget(self.empty, 1)
         layout.addLayout(buttons)
+        self.related = RelatedList()
+        self.related.chosen.connect(self.select_source)
+        layout.addWidget(self.related)
 
         self.view.selectionModel().selectionChanged.connect(self._update_actions)
         self.model.modelReset.connect(self._update_state)
@@ -341,6 +351,17 @@ class LibraryPanel(QWidget):
         self._update_state()
 
     # -- state ----------------------------------------------------------------------------------
+
+    @property
+    def loading(self) -> bool:
+        return self._loading
+
+    def set_loading(self, loading: bool, text: str = LOADING_TEXT) -> None:
+        """``loading``: the list is not known yet (the library is opening, or could not be opened,
+        then ``text`` says so); otherwise the rows are the library's and an empty list means empty."""
+        self._loading = loading
+        self.empty.setText(text if loading else EMPTY_TEXT)
+        self._update_state()
 
     def _update_state(self, *_: Any) -> None:
         docs = self.model.documents()
@@ -353,6 +374,8 @@ class LibraryPanel(QWidget):
 
     def _update_actions(self, *_: Any) -> None:
         docs = self.selected()
+        if hasattr(self, "related"):
+            self.related.follow(docs)
         self.remove_action.setEnabled(bool(docs))
         self.reimport_action.setEnabled(bool(docs))
         self.open_action.setEnabled(len(docs) == 1)
@@ -376,8 +399,7 @@ class LibraryPanel(QWidget):
             return
         name = docs[0].title or docs[0].source if len(docs) == 1 else f"{len(docs)} documents"
         if ConfirmRemove.ask(self, name):
-            for doc in docs:
-                emit(self.remove_requested, doc)
+            emit(self.remove_requested, docs)
 
     def _menu(self, pos: Any) -> None:
         if not self.selected():

@@ -125,7 +125,7 @@ class MainWindow(QMainWindow):
         self.library = LibraryPanel()
         self.conversations = ConversationList()
         self.chat = ChatView()
-        self.viewer = SourceViewer()
+        self.viewer = SourceViewer(services=services)
         self.viewer.hide()
         for w in (self.import_bar.url, self.chat.input, self.library.filter):
             w.setAcceptDrops(False)  # file drags go to the window, not into a text field
@@ -244,9 +244,11 @@ class MainWindow(QMainWindow):
         conv = mb.addMenu("&Conversation")
         self.new_action = conv.addAction("New conversation", self.new_conversation)
         self.new_action.setShortcut(QKeySequence("Ctrl+N"))
-        conv.addAction("Rename…", self.conversations.rename_current)
-        conv.addAction("Delete", self.conversations.delete_current)
+        self.rename_action = conv.addAction("Rename…", self.conversations.rename_current)
+        self.delete_action = conv.addAction("Delete", self.conversations.delete_current)
         self.stop_action = conv.addAction("Stop answer", self.stop_answer)
+        self.copy_action = conv.addAction("Copy answer", self.copy_answer)
+        self.copy_action.setShortcut(QKeySequence("Ctrl+Shift+C"))
         conv.addSeparator()
         self.scope_action = conv.addAction("Ask about the selected documents", self.scope_to_selection)
         self.scope_action.setShortcut(QKeySequence("Ctrl+Shift+A"))
@@ -274,10 +276,12 @@ class MainWindow(QMainWindow):
         self.chat.stop.connect(self.stop_answer)
         self.chat.citation_clicked.connect(self.show_citation)
         self.chat.url_pasted.connect(self._url_pasted)
-        self.library.remove_requested.connect(self.remove_document)
+        self.chat.answer_copied.connect(lambda _text: messages.info("Answer copied with its sources"))
+        self.library.remove_requested.connect(self.remove_documents)
         self.library.reimport_requested.connect(lambda d: self.import_paths([d.source]))
         self.library.open_requested.connect(self.open_document)
         self.library.ask_requested.connect(self._scope_to)
+        self.library.related.wanted.connect(self._find_related)
         self.library.model.modelReset.connect(self._prune_scope)
         self.conversations.selected.connect(self.load_conversation)
         self.conversations.new_requested.connect(self.new_conversation)
@@ -392,6 +396,11 @@ class MainWindow(QMainWindow):
 
     def _engine_state(self, state: str, text: str) -> None:
         self.repair_button.setVisible(state == "damaged")
+        if state in ("opening", "repairing", "locked", "failed", "damaged") and not self.library.model.documents():
+            # The list is not known: never "No documents yet" for a library that is not open.
+            unknown = "Opening the library…" if state in ("opening", "repairing") else "The library is not open."
+            self.library.set_loading(True, unknown)
+            self.chat.set_library_loading(unknown)
         if state in ("opening", "loading", "repairing"):
             self.set_busy(text)
             self.banner.hide()
@@ -425,7 +434,9 @@ class MainWindow(QMainWindow):
             self._docs_pending = False
             live = {src for job in self.services.jobs for src, ev in job.items.items()
                     if ev.kind in ("started", "chunked", "embedded")}
+            self.library.set_loading(False)  # from now on an empty list means an empty library
             self.library.model.set_documents(docs, live)
+            self._library_count()
 
         self.services.documents(got)
 
@@ -489,8 +500,15 @@ class MainWindow(QMainWindow):
         self.import_bar.url.selectAll()
 
     def remove_document(self, doc: DocumentView) -> None:
-        self.services.remove(doc.id or doc.source, lambda title: messages.info(f"Removed {title}"),
-                             messages.error)
+        self.remove_documents([doc])
+
+    def remove_documents(self, docs: list[DocumentView]) -> None:
+        """One removal for the whole selection, and one message for it."""
+        def done(titles: list[str]) -> None:
+            messages.info(f"Removed {titles[0]}" if len(titles) == 1 else f"Removed {len(titles)} documents")
+
+        if docs:
+            self.services.remove_documents([d.id or d.source for d in docs], done, messages.error)
 
     def open_document(self, doc: DocumentView) -> None:
         if not open_url(original_url(doc.source)):
@@ -548,6 +566,7 @@ class MainWindow(QMainWindow):
         self.conversations.list.clearSelection()
         self.conversations.list.setCurrentItem(None)  # type: ignore[call-overload]
         self.chat.clear()
+        self.viewer.clear()  # the passage of an answer no longer on screen
         self.chat.input.setFocus()
 
     def load_conversation(self, cid: str) -> None:
@@ -579,6 +598,12 @@ class MainWindow(QMainWindow):
 
         self.services.run(lambda: self.services.conversation_store().rename(cid, title), done, messages.error,
                           what="Renaming the conversation")
+
+    def _find_related(self, doc: DocumentView) -> None:
+        def show(found: list[tuple[DocumentView, float]]) -> None:
+            self.library.related.show_related(doc.id, found)
+
+        self.services.related(doc.id, show)
 
     def _export_conversation(self, cid: str, path: str, fmt: str) -> None:
         self.services.run(lambda: self.services.export_conversation(cid, path, fmt),
@@ -650,6 +675,10 @@ class MainWindow(QMainWindow):
         self.chat.set_generating(False)
         self.set_busy(None)
         messages.error(reason)
+
+    def copy_answer(self) -> None:
+        if not self.chat.copy_last_answer():
+            messages.info("No answer to copy yet")
 
     def stop_answer(self) -> None:
         job = self.answer_job
