@@ -619,66 +619,73 @@ class Index:
 
     # -- search ---------------------------------------------------------------------------------
 
-    @staticmethod
-    def _scope_filter(document_ids: Sequence[str] | None) -> Any:
-        """A Qdrant filter that keeps only the given documents' points (None: no filter)."""
-        if not document_ids:
-            return None
+    def uncommitted_keys(self) -> list[str]:
+        """Version keys whose points may be in the vector store but must not be found: imports in
+        progress (written between ``embedded`` events, not committed), a replaced version being
+        deleted after a re-import's commit, a removed document being cleaned up. The registry records
+        them (pending_key, stale_key), the in-memory set covers the moments around those writes.
+        Searches exclude them inside the query, so a big import never crowds committed passages out
+        of the candidates. A document's ready version stays visible until the new one commits."""
+        with self.lock:
+            rows = self._db.execute("SELECT pending_key, stale_key, ready_key FROM documents "
+                                    "WHERE pending_key IS NOT NULL OR stale_key IS NOT NULL").fetchall()
+            keys = set(self._hidden)
+        for pending, stale, ready in rows:
+            keys.update(k for k in (pending, stale) if k and k != ready)
+        return sorted(keys)
+
+    def _search_filter(self, document_ids: Sequence[str] | None) -> Any:
+        """The Qdrant filter of every search: committed points only (``doc_key`` not an uncommitted
+        version), of the given documents if any. None when neither applies, so the common case
+        (nothing importing, no selection) stays an unfiltered query; local mode checks a filter
+        in a Python loop over every point."""
         from qdrant_client import models as qm
 
-        return qm.Filter(must=[qm.FieldCondition(key="document_id", match=qm.MatchAny(any=list(document_ids)))])
+        must: list[Any] = [qm.FieldCondition(key="document_id", match=qm.MatchAny(any=list(document_ids)))
+                           ] if document_ids else []
+        hidden = self.uncommitted_keys()
+        must_not: list[Any] = [qm.FieldCondition(key="doc_key", match=qm.MatchAny(any=hidden))] if hidden else []
+        if not must and not must_not:
+            return None
+        return qm.Filter(must=must or None, must_not=must_not or None)
 
     def dense(self, vector: np.ndarray, limit: int, document_ids: Sequence[str] | None = None) -> dict[str, float]:
         with self.lock:
-            hidden = set(self._hidden)
             res = self.client.query_points(COLLECTION, query=unit(vector).tolist(), using="dense",
-                                           query_filter=self._scope_filter(document_ids),
-                                           limit=limit + (limit * 2 if hidden else 0), with_payload=["doc_key"])
-        out: dict[str, float] = {}
-        for p in res.points:
-            if p.payload and p.payload.get("doc_key") in hidden:
-                continue
-            out[str(p.id)] = float(p.score)
-            if len(out) >= limit:
-                break
-        return out
+                                           query_filter=self._search_filter(document_ids), limit=limit, with_payload=False)
+        return {str(p.id): float(p.score) for p in res.points}
 
     def qdrant_search(self, dense: np.ndarray | None, sparse: tuple[list[int], list[float]] | None,
                       limit: int, document_ids: Sequence[str] | None = None) -> tuple[dict[str, float], dict[str, float]]:
         """Keyword or hybrid search inside Qdrant: BM25 sparse alone, or dense and sparse prefetches
         fused by the Query API (DBSF, which scored best of Qdrant's fusions on the dev set).
-        Returns (scores, dense cosine per hit); the cosine is what abstention looks at."""
+        Returns (scores, dense cosine per hit); the cosine is what abstention looks at. Each
+        prefetch carries the committed-only filter, so fusion only ever sees committed points."""
         from qdrant_client import models as qm
 
         q_sparse = qm.SparseVector(indices=sparse[0], values=sparse[1]) if sparse else None
-        scope = self._scope_filter(document_ids)
         with self.lock:
-            hidden = set(self._hidden)
-            extra = limit * 2 if hidden else 0
+            scope = self._search_filter(document_ids)
             if dense is None:
                 if q_sparse is None:
                     return {}, {}
-                res = self.client.query_points(COLLECTION, query=q_sparse, using="bm25", limit=limit + extra,
-                                               query_filter=scope, with_payload=["doc_key"])
+                res = self.client.query_points(COLLECTION, query=q_sparse, using="bm25", limit=limit,
+                                               query_filter=scope, with_payload=False)
             else:
                 qd = unit(dense).tolist()
                 prefetch = [qm.Prefetch(query=qd, using="dense", limit=max(limit, 50), filter=scope)]
                 if q_sparse is not None:
                     prefetch.append(qm.Prefetch(query=q_sparse, using="bm25", limit=max(limit, 50), filter=scope))
-                res = self.client.query_points(COLLECTION, prefetch=prefetch,
-                                               query=qm.FusionQuery(fusion=qm.Fusion.DBSF), limit=limit + extra,
-                                               with_payload=["doc_key"], with_vectors=["dense"])
+                res = self.client.query_points(COLLECTION, prefetch=prefetch, query_filter=scope,
+                                               query=qm.FusionQuery(fusion=qm.Fusion.DBSF), limit=limit,
+                                               with_payload=False, with_vectors=["dense"])
         scores: dict[str, float] = {}
         cosines: dict[str, float] = {}
         for p in res.points:
-            if p.payload and p.payload.get("doc_key") in hidden:
-                continue
             scores[str(p.id)] = float(p.score)
             vec = p.vector.get("dense") if isinstance(p.vector, dict) else None
             if dense is not None and vec is not None:
                 cosines[str(p.id)] = float(np.dot(np.asarray(vec, dtype=np.float32), unit(dense)))
-            if len(scores) >= limit:
-                break
         return scores, cosines
 
     def sparse(self, query: str, limit: int, document_ids: Sequence[str] | None = None) -> dict[str, float]:
@@ -731,6 +738,20 @@ class Index:
                                      (row[0], row[1] - 1, row[1] + 1)).fetchall()
         by_idx = {r[0]: {"text": r[1], "start": r[2], "end": r[3]} for r in found}
         return by_idx.get(row[1] - 1), by_idx.get(row[1] + 1)
+
+    def document_vectors(self, document_id: str, limit: int = 2000) -> np.ndarray:
+        """The dense vectors of a document's visible chunks (at most ``limit``), from the store."""
+        from qdrant_client import models as qm
+
+        with self.lock:
+            row = self._db.execute("SELECT ready_key FROM documents WHERE id = ?", (document_id,)).fetchone()
+            if row is None or not row[0]:
+                return np.zeros((0, self.dim), dtype=np.float32)
+            points, _next = self.client.scroll(
+                COLLECTION, scroll_filter=qm.Filter(must=[qm.FieldCondition(key="doc_key", match=qm.MatchValue(value=row[0]))]),
+                limit=limit, with_payload=False, with_vectors=["dense"])
+        vectors = [p.vector["dense"] for p in points if isinstance(p.vector, dict) and "dense" in p.vector]
+        return np.asarray(vectors, dtype=np.float32) if vectors else np.zeros((0, self.dim), dtype=np.float32)
 
     def count_points(self) -> int:
         with self.lock:
