@@ -264,9 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
         cli_answers = None  # type: ignore[assignment]
     if cli_answers is not None:
         cli_answers.register(sub)
-    from desktop import cli_models
+    from desktop import cli_models, cli_watch
 
     cli_models.register(sub)
+    cli_watch.register(sub)
     return parser
 
 

@@ -8,6 +8,7 @@ screen: the user should never have to hover to learn why something did not impor
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
@@ -136,6 +137,12 @@ class LibraryModel(QAbstractListModel):
                                old.chunks if old else 0, "", ev.done, ev.total or (old.total if old else 0))
         elif ev.kind == "done":
             doc = DocumentView(ev.document_id, ev.source, title, kind, "ready", ev.total, "", ev.total, ev.total)
+        elif ev.kind == "removed":  # its file left a watched folder
+            if old is not None:
+                self.beginRemoveRows(QModelIndex(), i, i)
+                del self._rows[i]
+                self.endRemoveRows()
+            return
         elif ev.kind == "skipped" and ev.error != UNCHANGED:
             # Not imported on purpose (a link out of the folder, an unsupported type): no row of its
             # own; a row that appeared while it was being read goes away again.
@@ -282,6 +289,10 @@ class LibraryPanel(QWidget):
         header.setObjectName("paneTitle")
         self.count_label = QLabel("")
         self.count_label.setObjectName("muted")
+        self.watched_label = QLabel("")  # the watched folders, when there are any
+        self.watched_label.setObjectName("muted")
+        self.watched_label.setWordWrap(True)
+        self.watched_label.hide()
         self.filter = QLineEdit()
         self.filter.setPlaceholderText("Filter documents")
         self.filter.setClearButtonEnabled(True)
@@ -336,6 +347,7 @@ class LibraryPanel(QWidget):
         layout.setContentsMargins(8, 8, 8, 4)
         layout.setSpacing(6)
         layout.addLayout(top)
+        layout.addWidget(self.watched_label)
         layout.addWidget(self.filter)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.empty, 1)
@@ -355,6 +367,13 @@ class LibraryPanel(QWidget):
     @property
     def loading(self) -> bool:
         return self._loading
+
+    def set_watched(self, folders: list[str]) -> None:
+        """Show which folders the library follows (their changes arrive on their own)."""
+        names = ", ".join(Path(f).name or f for f in folders)
+        self.watched_label.setText(f"Watching: {names}" if folders else "")
+        self.watched_label.setToolTip("\n".join(folders))
+        self.watched_label.setVisible(bool(folders))
 
     def set_loading(self, loading: bool, text: str = LOADING_TEXT) -> None:
         """``loading``: the list is not known yet (the library is opening, or could not be opened,

@@ -50,6 +50,7 @@ from desktop.services import (
     Services,
     result_from_message,
 )
+from desktop.watcher import FolderWatcher
 from desktop.workers import emit
 from ui import messages
 from ui.about_dialog import AboutDialog
@@ -216,6 +217,7 @@ class MainWindow(QMainWindow):
         self._overall_timer.setInterval(150)
         self._overall_timer.timeout.connect(self._update_overall)
 
+        self.watcher = FolderWatcher(services, self)  # watched folders; starts once the library is open
         self._build_actions()
         self._connect()
         self._restore_state()
@@ -228,6 +230,8 @@ class MainWindow(QMainWindow):
         self.add_files_action = file_menu.addAction("Add files…", self.add_files)
         self.add_files_action.setShortcut(QKeySequence.StandardKey.Open)
         self.add_folder_action = file_menu.addAction("Add folder…", self.add_folder)
+        self.watch_action = file_menu.addAction("Watch folder…", self.watch_folder)
+        self.watch_action.setToolTip("Import a folder and keep the library in step with it while Footnote runs")
         self.url_action = file_menu.addAction("Import a link", self.focus_url)
         self.url_action.setShortcut(QKeySequence("Ctrl+L"))
         file_menu.addSeparator()
@@ -269,6 +273,8 @@ class MainWindow(QMainWindow):
         s.import_started.connect(self._job_started)
         s.error_message.connect(messages.error)
         s.model_changed.connect(self.refresh_model_status)
+        self.watcher.status.connect(messages.info)
+        self.watcher.synced.connect(lambda *_: self.refresh_watched())
         messages.bus().posted.connect(self.show_message)
         self.import_bar.import_url.connect(self.import_url)
         self.import_bar.add_files.connect(self.add_files)
@@ -409,6 +415,8 @@ class MainWindow(QMainWindow):
             self.banner.hide()
             messages.info("Ready")
             self.refresh_model_status()
+            self.watcher.start()
+            self.refresh_watched()
         else:
             self.set_busy(None)
             self.banner_text.setText(text)
@@ -494,6 +502,15 @@ class MainWindow(QMainWindow):
         path = ChooseFolder.ask(self)
         if path:
             self.import_paths([path])
+
+    def watch_folder(self) -> None:
+        """Watch a folder: its files are imported now and its changes follow while Footnote runs."""
+        path = ChooseFolder.ask(self)
+        if path:
+            self.watcher.add(path, messages.error)
+
+    def refresh_watched(self) -> None:
+        self.watcher.folders(self.library.set_watched)
 
     def focus_url(self) -> None:
         self.import_bar.url.setFocus(Qt.FocusReason.ShortcutFocusReason)
@@ -760,6 +777,7 @@ class MainWindow(QMainWindow):
         self._closing = True
         self._save_state()
         self.hide()  # gone at once; the wait below is bounded and the process does not wait longer
+        self.watcher.stop()
         ok = self.services.shutdown(SHUTDOWN_TIMEOUT_S)
         if not ok:
             log.info("closing with workers still inside the engine; the exit leaves them behind")
