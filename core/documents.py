@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from dataclasses import dataclass, field
 
@@ -65,14 +66,42 @@ def document_id_for(source: str) -> str:
     return uuid.uuid5(_NS, source).hex[:16]
 
 
-_PLACEHOLDER_TITLES = frozenset({"untitled", "untitled document", "document", "microsoft word", "title", "slide 1"})
+#: Words an application writes as a title when the author gave none.
+_PLACEHOLDER_TITLES = frozenset({
+    "untitled", "untitled document", "document", "new document", "doc", "title", "no title", "notitle",
+    "slide", "presentation", "page", "draft", "blank", "default", "none", "null", "unknown", "anonymous",
+    "microsoft word", "word", "word document", "microsoft word document", "new microsoft word document",
+    "powerpoint presentation", "pdf", "pdf document", "file", "text", "report", "template", "normal",
+    "insert title here", "enter title here", "click to edit master title style", "your title here",
+})
+#: "Document1", "Untitled-3", "Book 2", "Slide 1", "untitled (1)": a default name with a counter.
+_NUMBERED_DEFAULT = re.compile(
+    r"(untitled|document|doc|book|presentation|slide|page|sheet|draft|new document|new microsoft word document)"
+    r"[\s_-]*\(?\d*\)?")
+#: "Microsoft Word - report.docx": what Word's PDF printer writes, the app name and an old file name.
+_APP_PREFIX = re.compile(r"(microsoft\s+)?(word|excel|powerpoint|office|outlook|visio|publisher)\s+-\s", re.I)
+#: A title that is a file name or a path ("untitled.pdf", "C:\\Users\\me\\x.doc"): the real file name is better.
+_FILE_NAME = re.compile(r".*\.(pdf|docx?|dotx?|rtf|odt|txt|md|markdown|rst|pptx?|xlsx?|html?|tex|dvi|ps|indd|"
+                        r"pages|wpd|tmp)", re.I)
+
+
+def is_placeholder_title(title: str) -> bool:
+    """True for a title nobody wrote: empty, generic ("Untitled", "Document1"), an application's
+    prefix ("Microsoft Word - x.docx"), a file name or path, or no letters at all."""
+    clean = " ".join(title.split()).strip(" .:-_")
+    if not clean or not any(ch.isalpha() for ch in clean):
+        return True
+    low = clean.casefold()
+    return (low in _PLACEHOLDER_TITLES or _NUMBERED_DEFAULT.fullmatch(low) is not None
+            or _APP_PREFIX.match(clean) is not None or _FILE_NAME.fullmatch(clean) is not None
+            or low.startswith(("file:", "/", "\\")) or re.match(r"[a-z]:[\\/]", low) is not None)
 
 
 def display_title(title: str, source: str) -> str:
-    """A title fit to show or to put in a prompt: a placeholder ("Untitled", "Microsoft Word") or
-    an empty title gives way to the file or page name."""
+    """A title fit to show or to put in a prompt: a placeholder (``is_placeholder_title``) or an
+    empty title gives way to the file or page name."""
     clean = " ".join(title.split())
-    if clean and clean.casefold() not in _PLACEHOLDER_TITLES:
+    if not is_placeholder_title(clean):
         return clean
     name = source.rstrip("/").rsplit("/", 1)[-1]
     return name or source

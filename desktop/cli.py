@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from core.documents import display_title
 from core.errors import FootnoteError, LibraryLockedError
 from core.events import UNCHANGED
 from core.settings import default_data_dir
@@ -112,14 +113,14 @@ def cmd_search(args: argparse.Namespace, ctx: CliContext) -> int:
                 where = f", p. {h.page}" if h.page else ""
                 section = f" › {printable(h.section)}" if h.section else ""
                 snippet = printable(" ".join(h.text.split())[:200])
-                ctx.out.write(f"[{i}] {h.score:.3f}  {printable(h.title)}{section} — {printable(h.source)}{where}\n"
+                ctx.out.write(f"[{i}] {h.score:.3f}  {printable(display_title(h.title, h.source))}{section} — {printable(h.source)}{where}\n"
                               f"    {snippet}\n")
     return EXIT_OK
 
 
 def _doc_obj(d: Any) -> dict[str, Any]:
-    return {"document_id": d.id, "source": d.source, "title": d.title, "kind": d.kind, "status": d.status,
-            "chunks": d.chunks, "error": d.error}
+    return {"document_id": d.id, "source": d.source, "title": display_title(d.title, d.source),
+            "kind": d.kind, "status": d.status, "chunks": d.chunks, "error": d.error}
 
 
 def cmd_list(args: argparse.Namespace, ctx: CliContext) -> int:
@@ -131,7 +132,7 @@ def cmd_list(args: argparse.Namespace, ctx: CliContext) -> int:
         ctx.out.write("the library is empty: add documents with `footnote ingest PATH_OR_URL`\n")
     for d in docs:
         extra = f"  ({printable(d.error)})" if d.error else ""  # a failure, or a note such as a source gone
-        ctx.out.write(f"{d.id}  {d.status:<9} {d.chunks:>5}  {printable(d.title)} — {printable(d.source)}{extra}\n")
+        ctx.out.write(f"{d.id}  {d.status:<9} {d.chunks:>5}  {printable(display_title(d.title, d.source))} — {printable(d.source)}{extra}\n")
     return EXIT_OK
 
 
@@ -140,7 +141,22 @@ def cmd_remove(args: argparse.Namespace, ctx: CliContext) -> int:
     if ctx.json:
         ctx.emit({"removed": _doc_obj(doc)})
     else:
-        ctx.out.write(f"removed {printable(doc.title)} — {printable(doc.source)}\n")
+        ctx.out.write(f"removed {printable(display_title(doc.title, doc.source))} — {printable(doc.source)}\n")
+    return EXIT_OK
+
+
+def cmd_related(args: argparse.Namespace, ctx: CliContext) -> int:
+    engine = ctx.engine()
+    doc = engine.find(args.target)
+    related = engine.related(args.target, k=args.top_k)
+    if ctx.json:
+        ctx.emit({"document": _doc_obj(doc) if doc else None,
+                  "related": [{**_doc_obj(d), "score": round(score, 4)} for d, score in related]})
+        return EXIT_OK
+    if not related:
+        ctx.out.write("no related documents (the library holds no other ready document)\n")
+    for d, score in related:
+        ctx.out.write(f"{score:.3f}  {printable(display_title(d.title, d.source))} — {printable(d.source)}\n")
     return EXIT_OK
 
 
@@ -248,6 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("remove", help="remove a document and all its chunks")
     p.add_argument("target", metavar="SOURCE_OR_ID")
     p.set_defaults(func=cmd_remove)
+
+    p = sub.add_parser("related", help="the documents most like one document (by meaning, no model call)")
+    p.add_argument("target", metavar="SOURCE_OR_ID")
+    p.add_argument("--top-k", type=int, default=5, help="how many (default 5)")
+    p.set_defaults(func=cmd_related)
 
     p = sub.add_parser("repair", help="rebuild a damaged library (registry, vectors or settings) from what survives")
     p.set_defaults(func=cmd_repair)

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from core.documents import display_title
 from core.errors import FootnoteError
 from core.text_safety import printable
 from desktop.context import CliContext
@@ -79,7 +80,7 @@ def register(subparsers: Any) -> None:
 
 
 def _source_line(c: Any) -> str:
-    title = c.title or c.source
+    title = display_title(c.title or "", c.source)
     page = f", p. {c.page}" if c.page is not None else ""
     return f"[{c.n}] {printable(title)} — {printable(c.source)}{page}"
 

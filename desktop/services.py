@@ -22,6 +22,7 @@ from PySide6.QtCore import QObject, Signal
 
 from core.answer.citations import parse_markers  # the one citation grammar, shared with the engine
 from core.answer.types import ABSTAIN_TEXT
+from core.documents import display_title  # widgets show titles through it, never a placeholder
 from core.errors import FootnoteError, LibraryLockedError
 from core.events import UNCHANGED, IngestEvent
 from core.settings import Settings
@@ -41,6 +42,7 @@ from desktop.views import (
     SentenceView,
     SourceView,
     citation_from,
+    document_view,
     human_bytes,
     human_duration,
     result_from_answer,
@@ -62,7 +64,7 @@ __all__ = [
     "ABSTAIN_TEXT", "AboutInfo", "AnswerJob", "AnswerResult", "CitationView", "DocumentView", "DownloadView",
     "UNCHANGED", "ImportJob", "ImportSummary", "IngestEvent", "KeyInfo", "ModelJob", "ModelStatus", "ModelView", "SentenceView",
     "DocumentTextView", "PageView", "SourceView",
-    "Services", "Settings", "citation_from", "human_bytes", "human_duration", "parse_markers", "result_from_answer",
+    "Services", "Settings", "citation_from", "display_title", "human_bytes", "human_duration", "parse_markers", "result_from_answer",
     "result_from_message", "user_message",
 ]
 
@@ -277,16 +279,14 @@ class Services(QObject):
 
     def documents(self, on_result: Callable[[list[DocumentView]], None]) -> None:
         def fetch(engine: Engine) -> list[DocumentView]:
-            return [DocumentView(d.id, d.source, d.title, d.kind, d.status, d.chunks, d.error)
-                    for d in engine.documents()]
+            return [document_view(d) for d in engine.documents()]
 
         self.call(fetch, on_result, what="Listing the library")
 
     def related(self, document_id: str, on_result: Callable[[list[tuple[DocumentView, float]]], None]) -> None:
         """The documents most like one document (embeddings only), best first."""
         def work(engine: Engine) -> list[tuple[DocumentView, float]]:
-            return [(DocumentView(d.id, d.source, d.title, d.kind, d.status, d.chunks, d.error), score)
-                    for d, score in engine.related(document_id, k=5)]
+            return [(document_view(d), score) for d, score in engine.related(document_id, k=5)]
 
         self.call(work, on_result, what="Finding related documents")
 

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.documents import display_title
+
 
 @dataclass(frozen=True)
 class DocumentView:
@@ -41,6 +43,8 @@ class CitationView:
     end: int = 0
     before: str = ""  # the document's text just before the passage, when the library still has it
     after: str = ""
+    page_start: int | None = None  # a PDF passage's PDFium char range on its page (when the library has it)
+    page_end: int | None = None
 
 
 @dataclass(frozen=True)
@@ -256,6 +260,11 @@ class KeyInfo:
     message: str
 
 
+def document_view(d: Any) -> DocumentView:
+    """A library record as the window shows it: a placeholder title gives way to the file name."""
+    return DocumentView(d.id, d.source, display_title(d.title, d.source), d.kind, d.status, d.chunks, d.error)
+
+
 def citation_from(obj: Any, n: int | None = None) -> CitationView:
     """Accept the answerer's citation records (``core.conversations.Citation``) or a search hit."""
     g = _getter(obj)
@@ -264,10 +273,54 @@ def citation_from(obj: Any, n: int | None = None) -> CitationView:
         chunk_id=str(g("chunk_id", None) or g("point_id", "") or ""),
         document_id=str(g("document_id", "") or ""),
         source=str(g("source", "") or ""),
-        title=str(g("title", "") or ""),
+        title=display_title(str(g("title", "") or ""), str(g("source", "") or "")),
         section=str(g("section", "") or ""),
         page=g("page", None),
         text=str(g("text", "") or ""),
         start=int(g("start", 0) or 0),
         end=int(g("end", 0) or 0),
+        page_start=_int_or_none(g("page_start", None)),
+        page_end=_int_or_none(g("page_end", None)),
     )
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+@dataclass(frozen=True)
+class PageView:
+    """One PDF page drawn in a worker, ready to paint: ``image`` is a ``QImage`` and ``boxes`` the
+    passage's highlight rectangles (left, top, right, bottom) in its pixels."""
+
+    source: str
+    page: int  # 1-based
+    pages: int
+    scale: float
+    image: Any  # QImage (a worker may build one; only the GUI thread paints it)
+    boxes: tuple[tuple[float, float, float, float], ...] = ()
+    char_range: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class DocumentTextView:
+    """A document's stored text (rebuilt from its passages) and where the cited passage is in it;
+    ``start`` is -1 when the passage was not found in it. ``clipped``: a window of a long text."""
+
+    text: str
+    start: int
+    end: int
+    clipped: bool = False
+
+
+@dataclass(frozen=True)
+class SourceView:
+    """What the source viewer shows for a citation: the page of a PDF that is still on disk, or
+    the document's whole stored text, with a note when the preferred view was not possible."""
+
+    citation: CitationView
+    kind: str
+    page: PageView | None = None
+    text: DocumentTextView | None = None
+    note: str = ""  # e.g. "report.pdf: the file is no longer there …; showing the stored text"
+    live_url: str = ""  # a web page's address, for the link to the live page

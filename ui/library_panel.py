@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.services import UNCHANGED, DocumentView, IngestEvent
+from desktop.services import UNCHANGED, DocumentView, IngestEvent, display_title
 from desktop.workers import emit
 from ui import messages
 from ui.icons import kind_icon, kind_of
@@ -128,7 +128,7 @@ class LibraryModel(QAbstractListModel):
         """Update (or add) the row an ingest event is about."""
         i = self.row_of(ev.source)
         old = self._rows[i] if i >= 0 else None
-        title = ev.title or (old.title if old else "") or ev.source.rstrip("/").rsplit("/", 1)[-1]
+        title = display_title(ev.title or (old.title if old else ""), ev.source)
         kind = old.kind if old else ("pdf" if ev.source.lower().endswith(".pdf") else
                                      "docx" if ev.source.lower().endswith(".docx") else
                                      "markdown" if ev.source.lower().endswith((".md", ".markdown")) else "text")
@@ -295,11 +295,13 @@ class LibraryPanel(QWidget):
         self.watched_label.hide()
         self.filter = QLineEdit()
         self.filter.setPlaceholderText("Filter documents")
+        self.filter.setAccessibleName("Filter documents")
         self.filter.setClearButtonEnabled(True)
         self.filter.textChanged.connect(self.proxy.setFilterFixedString)
 
         self.view = QListView()
         self.view.setObjectName("library")
+        self.view.setAccessibleName("Library documents")
         self.view.setModel(self.proxy)
         self.view.setItemDelegate(LibraryDelegate(self.view))
         self.view.setUniformItemSizes(False)
@@ -357,6 +359,10 @@ class LibraryPanel(QWidget):
         layout.addWidget(self.related)
 
         self.view.selectionModel().selectionChanged.connect(self._update_actions)
+        self._kept_selection: list[str] = []
+        self._kept_current: str | None = None
+        self.model.modelAboutToBeReset.connect(self._remember_selection)
+        self.model.modelReset.connect(self._restore_selection)
         self.model.modelReset.connect(self._update_state)
         self.model.rowsInserted.connect(self._update_state)
         self.model.dataChanged.connect(self._update_state)
@@ -399,6 +405,32 @@ class LibraryPanel(QWidget):
         self.reimport_action.setEnabled(bool(docs))
         self.open_action.setEnabled(len(docs) == 1)
         self.ask_action.setEnabled(any(d.status == "ready" for d in docs))
+
+    def _remember_selection(self) -> None:
+        self._kept_selection = [d.source for d in self.selected()]
+        current = self.view.currentIndex()
+        self._kept_current = self.proxy.data(current, DocRole).source if current.isValid() else None
+
+    def _restore_selection(self) -> None:
+        """A refresh of the list keeps what the user had selected."""
+        sources = self._kept_selection
+        if not sources:
+            return
+        from PySide6.QtCore import QItemSelection, QItemSelectionModel
+
+        selection = QItemSelection()
+        for source in sources:
+            row = self.model.row_of(source)
+            if row >= 0:
+                index = self.proxy.mapFromSource(self.model.index(row))
+                selection.select(index, index)
+        flags = QItemSelectionModel.SelectionFlag.ClearAndSelect
+        self.view.selectionModel().select(selection, flags)
+        current = self._kept_current
+        if current is not None and (row := self.model.row_of(current)) >= 0:
+            self.view.selectionModel().setCurrentIndex(self.proxy.mapFromSource(self.model.index(row)),
+                                                       QItemSelectionModel.SelectionFlag.NoUpdate)
+        self._kept_selection = []
 
     def selected(self) -> list[DocumentView]:
         return [self.proxy.data(i, DocRole) for i in self.view.selectionModel().selectedRows()]

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from bs4 import BeautifulSoup
 from bs4.element import Comment, Declaration, Doctype, NavigableString, PageElement, ProcessingInstruction, Tag
 
-from core.documents import Extracted
+from core.documents import Extracted, is_placeholder_title
 
 DROP = ("script", "style", "nav", "header", "footer", "aside", "noscript", "template", "svg", "form",
         "iframe", "button", "select", "canvas", "object")
@@ -95,7 +95,7 @@ def extract_html(html: str, source: str, kind: str = "html") -> Extracted:
     if isinstance(root, Tag):
         builder.walk(root)
     builder.flush()
-    if not title and builder.sections:
+    if is_placeholder_title(title) and builder.sections:
         title = builder.sections[0][1]
     return Extracted(source=source, title=title, text="".join(builder.parts), kind=kind, sections=builder.sections)
 

@@ -38,7 +38,7 @@ import threading
 from itertools import repeat
 from typing import IO, Any
 
-from core.documents import Extracted
+from core.documents import Extracted, is_placeholder_title
 from core.errors import LoadError
 
 log = logging.getLogger(__name__)
@@ -147,4 +147,5 @@ def read_pdf(stream: IO[bytes], source: str, fallback_title: str) -> Extracted:
         if broken and broken == count:
             raise LoadError(source, "this PDF is damaged and cannot be read (PDFium: no page could be loaded)")
         raise LoadError(source, "no text found in the PDF (it may be scanned images; OCR is not supported)")
-    return Extracted(source=source, title=title or fallback_title, text="".join(parts), kind="pdf", pages=pages)
+    title = fallback_title if is_placeholder_title(title) else title  # "Microsoft Word - x.docx", "Untitled"
+    return Extracted(source=source, title=title, text="".join(parts), kind="pdf", pages=pages)

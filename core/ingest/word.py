@@ -23,7 +23,7 @@ import io
 import zipfile
 from typing import Any
 
-from core.documents import Extracted
+from core.documents import Extracted, is_placeholder_title
 from core.errors import LoadError
 from core.ingest.sniff import ZIP, describe_zip
 
@@ -131,5 +131,7 @@ def read_docx(data: bytes, source: str, fallback_title: str) -> Extracted:
             sections.append((offset, text))
         parts.append(text)
         offset += len(text)
-    title = core_title.strip() or (sections[0][1] if sections else fallback_title)
+    # A placeholder in the properties ("Document1", "Untitled") gives way to the first heading.
+    title = next((t for t in (core_title.strip(), *(h for _o, h in sections[:1])) if not is_placeholder_title(t)),
+                 fallback_title)
     return Extracted(source=source, title=title, text="".join(parts), kind="docx", sections=sections)

@@ -163,3 +163,23 @@ def test_remove_a_failed_row(qtbot, window, tmp_path: Path, monkeypatch) -> None
     qtbot.keyClick(window.library.view, Qt.Key.Key_Delete)
     qtbot.waitUntil(lambda: row_for(window, "broken.pdf") is None, timeout=IMPORT_MS)
     assert "Removed" in window.status_text.text()
+
+
+def test_a_placeholder_title_shows_as_the_file_name(qtbot, window, tmp_path: Path) -> None:
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    pdf = tmp_path / "Harbour survey.pdf"
+    c = canvas.Canvas(str(pdf), pagesize=A4)
+    c.setTitle("Microsoft Word - survey_v3_final.docx")
+    c.drawString(72, 800, "Depths were measured at low tide along the harbour wall.")
+    c.showPage()
+    c.save()
+    drop(window, [pdf])
+    qtbot.waitUntil(lambda: all_ready(window, ["Harbour survey.pdf"]), timeout=IMPORT_MS)
+    doc = row_for(window, "Harbour survey.pdf")
+    assert doc is not None and doc.title == "Harbour survey"
+    model = window.library.model
+    assert model.data(model.index(model.row_of(doc.source))) == "Harbour survey"
+    hit = search(qtbot, window, "harbour depths low tide")[0]
+    assert hit.title == "Harbour survey", "search results and citations carry the same title"
