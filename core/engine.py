@@ -401,6 +401,30 @@ class Engine:
         """Every passage of one document in reading order (summaries read the whole document)."""
         return [SearchHit(score=0.0, **row) for row in self.index.document_chunks(document_id)]
 
+    def related(self, source_or_id: str, k: int = 5) -> list[tuple[Document, float]]:
+        """The documents most like one document, by their embeddings (no model call): the
+        document's mean passage vector against every other document's passages; a document
+        scores by its closest passage."""
+        doc = self.find(source_or_id)
+        if doc is None:
+            raise FootnoteError(f"{source_or_id}: no such document in the library")
+        vectors = self.index.document_vectors(doc.id)
+        if not len(vectors):
+            return []
+        centroid = vectors.mean(axis=0)
+        best: dict[str, float] = {}
+        pool = max(CANDIDATES, k * 20)
+        scores = self.index.dense(centroid, pool + len(vectors))
+        rows = self.index.chunk_rows(list(scores))
+        for pid, score in scores.items():
+            row = rows.get(pid)
+            if row is None or row["document_id"] == doc.id:
+                continue
+            best[row["document_id"]] = max(best.get(row["document_id"], -1.0), score)
+        ranked = sorted(best.items(), key=lambda kv: kv[1], reverse=True)[:k]
+        by_id = {d.id: d for d in self.index.documents()}
+        return [(by_id[i], s) for i, s in ranked if i in by_id]
+
     def chunk(self, point_id: str) -> SearchHit | None:
         row = self.index.chunk_rows([point_id]).get(point_id)
         return SearchHit(score=0.0, **row) if row else None

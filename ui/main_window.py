@@ -229,7 +229,7 @@ class MainWindow(QMainWindow):
         file_menu = mb.addMenu("&File")
         self.add_files_action = file_menu.addAction("Add files…", self.add_files)
         self.add_files_action.setShortcut(QKeySequence.StandardKey.Open)
-        self.add_folder_action = file_menu.addAction("Add folder…", self.add_folder)
+        self.add_folder_action = file_menu.addAction("Add &folder…", self.add_folder)
         self.watch_action = file_menu.addAction("Watch folder…", self.watch_folder)
         self.watch_action.setToolTip("Import a folder and keep the library in step with it while Footnote runs")
         self.url_action = file_menu.addAction("Import a link", self.focus_url)
@@ -248,19 +248,29 @@ class MainWindow(QMainWindow):
         conv = mb.addMenu("&Conversation")
         self.new_action = conv.addAction("New conversation", self.new_conversation)
         self.new_action.setShortcut(QKeySequence("Ctrl+N"))
-        self.rename_action = conv.addAction("Rename…", self.conversations.rename_current)
-        self.delete_action = conv.addAction("Delete", self.conversations.delete_current)
-        self.stop_action = conv.addAction("Stop answer", self.stop_answer)
+        self.ask_action = conv.addAction("&Ask", self.ask_typed)
+        self.ask_action.setShortcut(QKeySequence("Ctrl+Return"))
+        self.rename_action = conv.addAction("&Rename…", self.conversations.rename_current)
+        self.delete_action = conv.addAction("&Delete", self.conversations.delete_current)
+        self.stop_action = conv.addAction("&Stop answer", self.stop_answer)
         self.copy_action = conv.addAction("Copy answer", self.copy_answer)
         self.copy_action.setShortcut(QKeySequence("Ctrl+Shift+C"))
         conv.addSeparator()
         self.scope_action = conv.addAction("Ask about the selected documents", self.scope_to_selection)
         self.scope_action.setShortcut(QKeySequence("Ctrl+Shift+A"))
         self.scope_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        self.unscope_action = conv.addAction("Ask about the whole library", self.chat.clear_scope)
+        self.unscope_action = conv.addAction("Ask about the &whole library", self.chat.clear_scope)
+        # The library's own actions (they act on its selection), so each has a keyboard path.
+        lib = self.library
+        lib_menu = mb.addMenu("&Library")
+        lib.open_action.setShortcut(QKeySequence("Ctrl+Shift+O"))
+        lib_menu.addAction(lib.open_action)
+        lib.reimport_action.setShortcut(QKeySequence("Ctrl+Shift+R"))
+        lib_menu.addAction(lib.reimport_action)
+        lib_menu.addAction(lib.remove_action)  # Del, while the library has focus
         help_menu = mb.addMenu("&Help")
-        self.open_log_action = help_menu.addAction("Open log", self.open_log)
-        self.about_action = help_menu.addAction("About Footnote", self.show_about)
+        self.open_log_action = help_menu.addAction("Open &log", self.open_log)
+        self.about_action = help_menu.addAction("&About Footnote", self.show_about)
         esc = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
         esc.setContext(Qt.ShortcutContext.WindowShortcut)
         esc.activated.connect(self.stop_answer)
@@ -692,6 +702,14 @@ class MainWindow(QMainWindow):
         self.chat.set_generating(False)
         self.set_busy(None)
         messages.error(reason)
+
+    def ask_typed(self) -> None:
+        """Conversation > Ask: send the typed question as Enter in the box does; with nothing typed,
+        go to the box."""
+        if self.chat.input.toPlainText().strip():
+            self.chat.send_button.click()
+        else:
+            self.chat.input.setFocus(Qt.FocusReason.ShortcutFocusReason)
 
     def copy_answer(self) -> None:
         if not self.chat.copy_last_answer():
