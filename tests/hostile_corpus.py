@@ -18,6 +18,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.core.fixtures import pdf_from_objects
+
 
 @dataclass(frozen=True)
 class Case:
@@ -88,21 +90,6 @@ def _docx_bomb(path: Path, uncompressed_mb: int) -> None:
             fh.write(b"</w:body></w:document>")
 
 
-def _pdf(objects: list[bytes]) -> bytes:
-    """A PDF file from numbered object bodies (object i+1 is ``objects[i]``), with a correct xref."""
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for i, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for off in offsets:
-        out += b"%010d 00000 n \n" % off
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
-
-
 def _shared_stream_pdf(pages: int, ops: int) -> bytes:
     """Every page draws the same (compressed) content stream: tiny file, a lot of text to extract."""
     content = b"BT /F1 9 Tf 36 780 Td " + b"(the same line again on every page) Tj 0 -11 Td " * ops + b"ET"
@@ -118,12 +105,12 @@ def _shared_stream_pdf(pages: int, ops: int) -> bytes:
     for _ in range(pages):
         objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 3 0 R "
                        b"/Resources << /Font << /F1 4 0 R >> >> >>")
-    return _pdf(objects)
+    return pdf_from_objects(objects)
 
 
 def _text_pdf(text: str) -> bytes:
     content = b"BT /F1 12 Tf 72 720 Td (" + text.encode("latin-1") + b") Tj ET"
-    return _pdf([
+    return pdf_from_objects([
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [5 0 R] /Count 1 >>",
         b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",

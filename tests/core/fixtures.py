@@ -37,3 +37,18 @@ def make_docx(path: Path, heading: str, paragraphs: list[str]) -> Path:
         d.add_paragraph(p)
     d.save(str(path))
     return path
+
+
+def pdf_from_objects(objects: list[bytes], info: bytes = b"") -> bytes:
+    """A PDF from numbered object bodies (object i+1 is ``objects[i]``) with a correct xref."""
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for i, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for off in offsets:
+        out += b"%010d 00000 n \n" % off
+    out += b"trailer\n<< /Size %d /Root 1 0 R %s>>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, info, xref)
+    return bytes(out)

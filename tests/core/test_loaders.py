@@ -11,7 +11,7 @@ import pytest
 
 from core.errors import LoadError, SkippedItem, UnsupportedFileType
 from core.ingest.loaders import load_path, walk
-from tests.core.fixtures import make_docx, make_pdf
+from tests.core.fixtures import make_docx, make_pdf, pdf_from_objects
 
 
 def test_pdf_keeps_page_numbers(tmp_path: Path) -> None:
@@ -114,21 +114,6 @@ def test_walk_skips_hidden_and_recurses(tmp_path: Path) -> None:
 # --- PDF through PDFium: text indices are PDFium's char indices --------------------------------
 
 
-def _pdf_bytes(objects: list[bytes], info: bytes = b"") -> bytes:
-    """A PDF from numbered object bodies (object i+1 is ``objects[i]``) with a correct xref."""
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for i, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for off in offsets:
-        out += b"%010d 00000 n \n" % off
-    out += b"trailer\n<< /Size %d /Root 1 0 R %s>>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, info, xref)
-    return bytes(out)
-
-
 def _stream(data: bytes) -> bytes:
     return b"<< /Length %d >>\nstream\n" % len(data) + data + b"\nendstream"
 
@@ -148,7 +133,7 @@ def _one_page_pdf(content: bytes, to_unicode: bytes | None = None, title: bytes 
     if title is not None:
         objects.append(b"<< /Title (" + title + b") >>")
         info = b"/Info %d 0 R " % len(objects)
-    return _pdf_bytes(objects, info)
+    return pdf_from_objects(objects, info)
 
 
 def _pdfium_pages(path: Path) -> list[list[tuple[str, tuple[float, float, float, float]]]]:
