@@ -30,6 +30,8 @@ class ImportJob(QObject):
         self.is_finished = False
         self.summary: ImportSummary | None = None
         self._cancelled = False
+        self._item_high: dict[str, float] = {}  # each item's progress, never moving back
+        self._shown = 0.0  # the job's figure, never moving back
 
     def cancel(self) -> None:
         self._cancelled = True
@@ -54,18 +56,30 @@ class ImportJob(QObject):
         finished = sum(1 for ev in self.items.values() if ev.kind in ("done", "skipped", "failed", "removed"))
         return finished, len(self.items)
 
+    def item_fraction(self, source: str) -> float:
+        """One item's progress, 0 to 1: its chunks embedded so far; 1 once it is done, skipped or
+        failed. It never moves back, even when a retry starts the item over."""
+        return self._item_high.get(source, 0.0)
+
     def fraction(self) -> float:
-        finished, seen = self.counts()
-        if seen == 0:
-            return 0.0
-        partial = 0.0
-        for ev in self.items.values():
-            if ev.kind in ("embedded", "chunked") and ev.total:
-                partial += (ev.done if ev.kind == "embedded" else 0) / ev.total
-        return min(1.0, (finished + partial) / seen)
+        """The whole job, 0 to 1. Items are found as the import walks a folder or a site, so each new
+        one would pull the plain average back; the figure shown holds until the work catches up."""
+        if self.is_finished:
+            return 1.0
+        if self._item_high:
+            raw = sum(self._item_high.values()) / len(self._item_high)
+            self._shown = max(self._shown, min(1.0, raw))
+        return self._shown
 
     def _on_event(self, ev: IngestEvent) -> None:
         self.items[ev.source] = ev
+        if ev.kind in ("done", "skipped", "failed"):
+            now = 1.0
+        elif ev.kind == "embedded" and ev.total:
+            now = min(1.0, ev.done / ev.total)
+        else:
+            now = 0.0
+        self._item_high[ev.source] = max(self._item_high.get(ev.source, 0.0), now)
         emit(self.event, ev)
         emit(self.progress)
 

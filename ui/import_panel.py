@@ -45,6 +45,7 @@ class ImportBar(QWidget):
         super().__init__(parent)
         self.url = QLineEdit()
         self.url.setObjectName("urlField")
+        self.url.setAccessibleName("Link to import")
         self.url.setPlaceholderText("Paste a link to import a web page (Ctrl+L)")
         self.url.setClearButtonEnabled(True)
         self.url.returnPressed.connect(self._submit)
@@ -57,12 +58,14 @@ class ImportBar(QWidget):
         self.depth_box.setRange(1, 5)
         self.depth_box.setValue(1)
         self.depth_box.setPrefix("depth ")
+        self.depth_box.setAccessibleName("Link depth")
         self.depth_box.setToolTip("How many links away from the first page to go")
         self.max_pages = QSpinBox()
         self.max_pages.setRange(1, 500)
         self.max_pages.setValue(20)
         self.max_pages.setPrefix("max ")
         self.max_pages.setSuffix(" pages")
+        self.max_pages.setAccessibleName("Most pages to import")
         self.crawl.toggled.connect(self._update)
         self.files_button = QToolButton()
         self.files_button.setText("Add files…")
@@ -147,8 +150,9 @@ class JobRow(QFrame):
         current = next((ev for ev in reversed(self.job.items.values())
                         if ev.kind in ("started", "chunked", "embedded")), None)
         name = _name(current) if current else ""
-        self.detail.setText(f"{finished}/{seen} · {name}" if name else f"{finished}/{seen} done")
-        self.bar.setValue(int(1000 * self.job.fraction()))
+        item = f" {int(100 * self.job.item_fraction(current.source))}%" if current is not None else ""
+        self.detail.setText(f"{finished}/{seen} · {name}{item}" if name else f"{finished}/{seen} done")
+        self.bar.setValue(max(self.bar.value(), int(1000 * self.job.fraction())))
 
 
 def _name(ev: IngestEvent) -> str:
@@ -165,6 +169,8 @@ class JobsPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.rows: dict[ImportJob, JobRow] = {}
+        self._overall = 0.0  # never moves back while imports run; starts over when they all end
+        self._done_weight = 0  # items of jobs that finished while others still run
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(10, 0, 10, 4)
         self._layout.setSpacing(4)
@@ -189,9 +195,12 @@ class JobsPanel(QWidget):
         if row is not None:
             row.setParent(None)
             row.deleteLater()
+            self._done_weight += max(1, len(job.items))
         if not self.rows:
             self.setVisible(False)
             self._tick.stop()
+            self._overall = 0.0
+            self._done_weight = 0
         emit(self.changed)
 
     def _refresh_all(self) -> None:
@@ -199,7 +208,13 @@ class JobsPanel(QWidget):
             row.refresh()
 
     def overall(self) -> float:
+        """One figure for every import since the panel last emptied, weighted by items, so a long
+        folder import counts more than a single link; a job queued later never pulls it back."""
         jobs = list(self.rows)
         if not jobs:
             return 1.0
-        return sum(j.fraction() for j in jobs) / len(jobs)
+        weights = [max(1, len(j.items)) for j in jobs]
+        total = self._done_weight + sum(weights)
+        done = self._done_weight + sum(w * j.fraction() for w, j in zip(weights, jobs, strict=True))
+        self._overall = max(self._overall, min(1.0, done / total))
+        return self._overall

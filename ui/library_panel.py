@@ -8,6 +8,8 @@ screen: the user should never have to hover to learn why something did not impor
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -133,8 +135,12 @@ class LibraryModel(QAbstractListModel):
                                      "docx" if ev.source.lower().endswith(".docx") else
                                      "markdown" if ev.source.lower().endswith((".md", ".markdown")) else "text")
         if ev.kind in ("started", "chunked", "embedded"):
+            done, total = ev.done, ev.total or (old.total if old else 0)
+            if old is not None and old.status == "importing" and old.total and (
+                    not total or done / total < old.done / old.total):
+                done, total = old.done, old.total  # a row's percentage never moves back
             doc = DocumentView(ev.document_id or (old.id if old else ""), ev.source, title, kind, "importing",
-                               old.chunks if old else 0, "", ev.done, ev.total or (old.total if old else 0))
+                               old.chunks if old else 0, "", done, total)
         elif ev.kind == "done":
             doc = DocumentView(ev.document_id, ev.source, title, kind, "ready", ev.total, "", ev.total, ev.total)
         elif ev.kind == "removed":  # its file left a watched folder
@@ -313,6 +319,7 @@ class LibraryPanel(QWidget):
 
         # Until the library's list first arrives nothing is known: say so instead of "no documents".
         self._loading = True
+        self._batching = False
         self.empty = QLabel(LOADING_TEXT)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setWordWrap(True)
@@ -388,7 +395,24 @@ class LibraryPanel(QWidget):
         self.empty.setText(text if loading else EMPTY_TEXT)
         self._update_state()
 
+    @property
+    def batching(self) -> bool:
+        return self._batching
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Many row changes at once (a batch of import events): the counts, the empty state and
+        the actions are brought up to date once at the end, not once per row."""
+        self._batching = True
+        try:
+            yield
+        finally:
+            self._batching = False
+            self._update_state()
+
     def _update_state(self, *_: Any) -> None:
+        if self._batching:
+            return
         docs = self.model.documents()
         empty = not docs
         self.view.setVisible(not empty)
