@@ -118,7 +118,8 @@ def _open(path: str | Path) -> Any:
 def render_page(path: str | Path, page: int, *, scale: float | None = None, fit_width: int | None = None,
                 char_range: tuple[int, int] | None = None, passage: str = "") -> RenderedPage:
     """Draw page ``page`` (1-based) and mark ``char_range`` on it (PDFium char indices of that
-    page), or, without a range, the place where ``passage`` is found on the page.
+    page). With ``passage`` too, the range is checked against the page's text and, where the
+    text there differs (the file changed) or there is no range, the passage is looked for.
 
     ``fit_width`` (pixels) picks the scale that makes the page that wide; ``scale`` wins if given.
     A page number past the end shows the last page, before the first the first one.
@@ -150,8 +151,11 @@ def render_page(path: str | Path, page: int, *, scale: float | None = None, fit_
                         textpage = pdf_page.get_textpage()
                         try:
                             marked = char_range
-                            if marked is None:
-                                marked = find_passage(pdf_reader.page_text(textpage), passage)
+                            if passage.strip():
+                                text = pdf_reader.page_text(textpage)
+                                # A file changed since it was imported has other text at the range.
+                                if marked is None or text[marked[0]:marked[1]] != passage:
+                                    marked = find_passage(text, passage)
                             if marked is not None:
                                 boxes = _rects(pdf_page, textpage, bitmap, *marked)
                         finally:
