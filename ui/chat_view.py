@@ -32,6 +32,24 @@ from ui.import_panel import looks_like_url
 
 log = logging.getLogger(__name__)
 
+def _keys(key: QKeySequence.StandardKey | str) -> str:
+    return QKeySequence(key).toString(QKeySequence.SequenceFormat.NativeText)
+
+
+def empty_library_hint() -> str:
+    """How to add documents, and the keys that matter, for a library with nothing in it yet."""
+    return (
+        "Three ways to add documents:\n"
+        "• drop files or whole folders anywhere on this window\n"
+        f"• Add files… below or in the File menu ({_keys(QKeySequence.StandardKey.Open)})\n"
+        f"• paste a link into the link field ({_keys('Ctrl+L')}) or into the question box\n\n"
+        "PDF, Word, Markdown, HTML and text files. Footnote reads them on this computer; answers cite their "
+        "sources.\n\n"
+        f"Keys: Enter asks · {_keys('Ctrl+N')} new conversation · Esc stops an answer · "
+        f"{_keys('Ctrl+Shift+C')} copies it · {_keys('Ctrl+,')} settings"
+    )
+
+
 class UserBubble(QFrame):
     def __init__(self, text: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -55,6 +73,7 @@ class ChatInput(QPlainTextEdit):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("chatInput")
+        self.setAccessibleName("Question")
         self.setPlaceholderText("Ask a question about your documents")
         self.setTabChangesFocus(True)
         self.setFixedHeight(68)
@@ -96,6 +115,7 @@ class ScopeChip(QFrame):
         self.clear_button.setText("×")
         self.clear_button.setAutoRaise(True)
         self.clear_button.setToolTip("Ask about the whole library again")
+        self.clear_button.setAccessibleName("Ask about the whole library again")
         self.clear_button.clicked.connect(self.cleared)
         row = QHBoxLayout(self)
         row.setContentsMargins(8, 2, 2, 2)
@@ -122,6 +142,7 @@ class ChatView(QWidget):
     scope_changed = Signal(list)  # the document ids questions are limited to; [] is the whole library
     url_pasted = Signal(str)
     answer_copied = Signal(str)  # an answer's text, just put on the clipboard
+    add_files = Signal()  # the empty library's "Add files…" button
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -141,6 +162,7 @@ class ChatView(QWidget):
         self.msg_layout.addStretch(1)
         self.scroll_area = QScrollArea()
         self.scroll_area.setWidget(self.messages)
+        self.scroll_area.setAccessibleName("Conversation messages")
         self.scroll_area.setWidgetResizable(True)
         self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
         self.scroll_area.verticalScrollBar().rangeChanged.connect(self._stick_to_bottom)
@@ -156,10 +178,19 @@ class ChatView(QWidget):
         self.empty_hint.setObjectName("muted")
         self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_hint.setWordWrap(True)
+        self.empty_add = QPushButton("Add files…")
+        self.empty_add.setObjectName("emptyAddFiles")
+        self.empty_add.clicked.connect(self.add_files)
+        self.empty_add.hide()
+        add_row = QHBoxLayout()
+        add_row.addStretch(1)
+        add_row.addWidget(self.empty_add)
+        add_row.addStretch(1)
         el = QVBoxLayout(self.empty)
         el.addStretch(1)
         el.addWidget(self.empty_title)
         el.addWidget(self.empty_hint)
+        el.addLayout(add_row)
         el.addStretch(2)
 
         self.stack = QStackedWidget()
@@ -216,14 +247,15 @@ class ChatView(QWidget):
         """Before the library's list is known: neither "empty" nor "ask" would be true yet."""
         self.empty_title.setText(text)
         self.empty_hint.setText("")
+        self.empty_add.hide()
         self._update_stack()
 
     def set_library_empty(self, empty: bool) -> None:
         self._library_empty = empty
+        self.empty_add.setVisible(empty)
         if empty:
             self.empty_title.setText("Drop documents here or paste a link")
-            self.empty_hint.setText("PDF, Word, Markdown, HTML and text files, or whole folders. "
-                                    "Footnote reads them on this computer; answers cite their sources.")
+            self.empty_hint.setText(empty_library_hint())
         else:
             self.empty_title.setText("Ask a question about your documents")
             self.empty_hint.setText("Every answer cites its passages: click a [1] marker to read the source.")

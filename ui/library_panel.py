@@ -274,7 +274,7 @@ class ConfirmRemove:
 
 
 LOADING_TEXT = "Opening the library…"
-EMPTY_TEXT = "No documents yet.\nDrop files here or paste a link above."
+EMPTY_TEXT = "No documents yet.\nDrop files or folders here, use Add files… (Ctrl+O), or paste a link above (Ctrl+L)."
 
 
 class LibraryPanel(QWidget):

@@ -67,6 +67,7 @@ from ui.source_viewer import SourceViewer, open_url, original_url
 
 log = logging.getLogger(__name__)
 
+EVENT_BATCH_MS = 100
 SHUTDOWN_TIMEOUT_S = 1.0  # quitting waits this long for workers, in all
 INFO_MS = 8000
 WARNING_MS = 15000
@@ -216,11 +217,19 @@ class MainWindow(QMainWindow):
         self._overall_timer = QTimer(self)
         self._overall_timer.setInterval(150)
         self._overall_timer.timeout.connect(self._update_overall)
+        # Import events reach the list in batches: 1,000 files make thousands of events, and one
+        # model update per event kept the GUI thread busy (see tests/bench/ui_bench.py).
+        self._events: dict[str, IngestEvent] = {}
+        self._events_timer = QTimer(self)
+        self._events_timer.setSingleShot(True)
+        self._events_timer.setInterval(EVENT_BATCH_MS)
+        self._events_timer.timeout.connect(self._flush_events)
 
         self.watcher = FolderWatcher(services, self)  # watched folders; starts once the library is open
         self._build_actions()
         self._connect()
         self._restore_state()
+        self.chat.input.setFocus(Qt.FocusReason.OtherFocusReason)  # a new window waits for a question
 
     # -- set-up -----------------------------------------------------------------------------------
 
@@ -292,6 +301,7 @@ class MainWindow(QMainWindow):
         self.chat.stop.connect(self.stop_answer)
         self.chat.citation_clicked.connect(self.show_citation)
         self.chat.url_pasted.connect(self._url_pasted)
+        self.chat.add_files.connect(self.add_files)
         self.chat.answer_copied.connect(lambda _text: messages.info("Answer copied with its sources"))
         self.library.remove_requested.connect(self.remove_documents)
         self.library.reimport_requested.connect(lambda d: self.import_paths([d.source]))
@@ -306,7 +316,7 @@ class MainWindow(QMainWindow):
         self.conversations.export_requested.connect(self._export_conversation)
         self.jobs.changed.connect(self._jobs_changed)
         self.library.model.modelReset.connect(self._library_count)
-        self.library.model.rowsInserted.connect(self._library_count)
+        self.library.model.rowsInserted.connect(lambda *_: None if self.library.batching else self._library_count())
 
     def _restore_state(self) -> None:
         qs = QSettings()
@@ -453,6 +463,7 @@ class MainWindow(QMainWindow):
             live = {src for job in self.services.jobs for src, ev in job.items.items()
                     if ev.kind in ("started", "chunked", "embedded")}
             self.library.set_loading(False)  # from now on an empty list means an empty library
+            self._flush_events()
             self.library.model.set_documents(docs, live)
             self._library_count()
 
@@ -480,11 +491,27 @@ class MainWindow(QMainWindow):
         self.jobs.add(job)
 
     def _ingest_event(self, ev: IngestEvent) -> None:
-        self.library.model.apply_event(ev)
+        # Only an item's latest event matters to its row; it keeps its place in arrival order.
+        self._events.pop(ev.source, None)
+        self._events[ev.source] = ev
+        if not self._events_timer.isActive():
+            self._events_timer.start()
         if ev.kind == "failed":
             messages.warning(ev.error)
 
+    def _flush_events(self) -> None:
+        """Apply the queued import events to the list in one go (and before the list is replaced)."""
+        self._events_timer.stop()
+        if not self._events:
+            return
+        events, self._events = list(self._events.values()), {}
+        with self.library.batch():
+            for ev in events:
+                self.library.model.apply_event(ev)
+        self._library_count()
+
     def _job_finished(self, summary: ImportSummary) -> None:
+        self._flush_events()
         text = summary.text()
         if summary.failed:
             first = summary.failed[0]
