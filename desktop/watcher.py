@@ -274,14 +274,22 @@ class FolderWatcher(QObject):
 
     def _report(self, folder: str, job: ImportJob) -> None:
         items = list(job.items.values())
-        done = sum(1 for ev in items if ev.kind == "done")
-        removed = sum(1 for ev in items if ev.kind == "removed")
         failed = [ev.error for ev in items if ev.kind == "failed"]
         gone = [ev.error for ev in items if ev.kind == "skipped" and ev.source == folder and ev.error != UNCHANGED]
-        parts = [f"{done} updated"] * bool(done) + [f"{removed} removed"] * bool(removed)
-        parts += [f"{len(failed)} failed"] * bool(failed)
+        parts = [_named([ev.source for ev in items if ev.kind == kind], verb)
+                 for kind, verb in (("done", "updated"), ("removed", "removed"))]
+        parts = [p for p in parts if p] + ([f"{len(failed)} failed ({failed[0]})"] if failed else [])
         if gone:
             emit(self.status, gone[0])
         elif parts:
             emit(self.status, f"{Path(folder).name}: {', '.join(parts)}")
         emit(self.synced, folder, job.summary)
+
+
+def _named(sources: list[str], verb: str) -> str:
+    """"a.txt, b.md updated" for a few files, "120 updated" for many."""
+    if not sources:
+        return ""
+    if len(sources) <= 3:
+        return f"{', '.join(Path(s).name for s in sources)} {verb}"
+    return f"{len(sources)} {verb}"
