@@ -74,7 +74,7 @@ ICON_DIR ?= $(HOME)/.local/share/icons/hicolor
 install-desktop:
 	@test -x dist/Footnote/footnote || { echo "build the app first: make package"; exit 1; }
 	install -d "$(DESKTOP_DIR)" "$(ICON_DIR)/scalable/apps" "$(ICON_DIR)/256x256/apps"
-	sed -e 's|^Exec=.*|Exec="$(CURDIR)/dist/Footnote/footnote"|' -e 's|^TryExec=.*||' \
+	sed -e 's|^Exec=[^ ]*|Exec="$(CURDIR)/dist/Footnote/footnote"|' -e 's|^TryExec=.*||' \
 		assets/footnote.desktop > "$(DESKTOP_DIR)/footnote.desktop"
 	install -m 644 assets/footnote.svg "$(ICON_DIR)/scalable/apps/footnote.svg"
 	install -m 644 assets/footnote.png "$(ICON_DIR)/256x256/apps/footnote.png"
