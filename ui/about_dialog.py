@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QTextBrowser, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
 
 from desktop.services import AboutInfo
+from ui.safe_text import SafeTextBrowser
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ class AboutDialog(QDialog):
         body.setWordWrap(True)
         heading = QLabel("Model licences")
         heading.setObjectName("paneTitle")
-        self.licences = QTextBrowser()
+        self.licences = SafeTextBrowser()
         self.licences.setObjectName("licences")
         self.licences.setOpenExternalLinks(True)
         self.licences.setMarkdown(info.licences)  # LICENSES.md: hard-wrapped markdown, re-flowed here

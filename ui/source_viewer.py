@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QStackedWidget,
-    QTextBrowser,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -31,6 +30,7 @@ from desktop.services import CitationView, DocumentTextView, Services, SourceVie
 from desktop.workers import emit
 from ui import messages
 from ui.page_view import PdfPageView
+from ui.safe_text import SafeTextBrowser
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class SourceViewer(QWidget):
         self.location.setObjectName("muted")
         self.location.setWordWrap(True)
         self.location.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.text = QTextBrowser()
+        self.text = SafeTextBrowser()  # a passage's own <img src=…> is never fetched
         self.text.setObjectName("passage")
         self.text.setAccessibleName("Source text")
         self.text.setOpenLinks(False)

@@ -156,7 +156,7 @@ def test_markers_link_only_cited_numbers() -> None:
                                        cited={1, 2, 3, 4})
     assert "href='cite:1'" in html and "href='cite:2'" in html and "href='cite:4'" in html
     assert "cite:5" not in html, "a number the answer does not cite is not a link"
-    assert "[link](http://x)" in html
+    assert "link (http://x)" in html and "href='http" not in html, "a Markdown link is text, never a link"
     streaming = answer_render.render_answer("Built in 1954 [1].", cited=None)
     assert "[1]" in streaming and "cite:" not in streaming, "nothing is a link while streaming"
 
