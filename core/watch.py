@@ -45,12 +45,18 @@ IGNORED_NAMES = frozenset({"4913", "desktop.ini", "thumbs.db"})  # 4913: vim's w
 def ignored(path: str | Path, root: str | Path | None = None) -> bool:
     """True for names no one means as a document: hidden files and folders, Office lock files
     (``~$x.docx``), editor swap and backup files, downloads in progress."""
-    p = Path(path)
-    parts = p.relative_to(root).parts if root is not None and _under(str(p), str(root)) else (p.name,)
+    p = os.fspath(path)
+    top = os.fspath(root).rstrip(os.sep) if root is not None else None
+    if top is not None and _under(p, top):
+        parts = [x for x in p[len(top):].split(os.sep) if x]  # string work: scans call this per file
+    else:
+        parts = [os.path.basename(p.rstrip(os.sep))]
+    if not parts:
+        return False
     for name in parts:
         if name.startswith((".", "~$", "#")) or name.endswith("~"):
             return True
-    name = p.name.lower()
+    name = parts[-1].lower()
     return name in IGNORED_NAMES or any(name.endswith(s) for s in IGNORED_SUFFIXES)
 
 
@@ -228,6 +234,7 @@ class Scan:
 def scan(root: str, targets: Iterable[str]) -> Scan:
     """Stat every wanted file under ``targets`` (paths inside ``root``). Cheap: no file is opened."""
     out = Scan()
+    real_dirs: dict[str, str] = {}  # a folder's resolved path, looked up once per folder, not per file
     for target in targets:
         t = Path(target)
         if ignored(t, root) or not (t.exists() or t.is_symlink()):
@@ -239,7 +246,13 @@ def scan(root: str, targets: Iterable[str]) -> Scan:
                 continue
             if ignored(item, root):
                 continue
-            source = _resolved(item)
+            parent, name = os.path.split(os.fspath(item))
+            if os.path.islink(item):
+                source = _resolved(item)
+            else:
+                if parent not in real_dirs:
+                    real_dirs[parent] = _resolved(parent)
+                source = os.path.join(real_dirs[parent], name)
             if not _under(source, root):
                 continue
             try:
