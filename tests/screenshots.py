@@ -8,6 +8,13 @@ grounded.png (an answer with a sentence no passage supports, and an abstention w
 suggestions, the chat scoped to one document, a suggestion open in the viewer; drawn from records
 built on real search hits, so the picture does not depend on sampling), models.png (the model
 manager) and about.png.
+
+    xvfb-run -a env QT_SCALE_FACTOR=2 .venv/bin/python tests/screenshots.py --review tests/screenshots/dark-200 --dark
+
+draws the window and the settings dialog for review (no model needed: the answer is built from
+real search hits) into the given folder, with ``regions.json``: where known widgets are in each
+picture, in image pixels, so tests/ui/test_screenshots.py can check the dark palette and the
+contrast of their text. ``--dark`` asks Qt for the dark colour scheme, as a desktop set to dark does.
 """
 
 from __future__ import annotations
@@ -44,6 +51,9 @@ def settle(seconds: float = 0.4) -> None:
 
 
 def main() -> int:
+    if "--review" in sys.argv:
+        at = sys.argv.index("--review")
+        return review(Path(sys.argv[at + 1]), dark="--dark" in sys.argv)
     tmp = Path(tempfile.mkdtemp(prefix="footnote-shots-"))
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp / "qsettings"))
@@ -153,6 +163,110 @@ def grounded(w: Any, services: Any) -> None:
     w.chat.scroll_area.verticalScrollBar().setValue(0)
     settle(0.3)
     w.grab().save(str(ART / "grounded.png"))
+
+
+def dark_palette() -> Any:
+    """A dark desktop's palette (Breeze Dark's roles, roughly), for a session without a platform theme."""
+    from PySide6.QtGui import QColor, QPalette
+
+    pal = QPalette()
+    roles = QPalette.ColorRole
+    for role, colour in ((roles.Window, "#2a2e32"), (roles.WindowText, "#fcfcfc"), (roles.Base, "#1b1e20"),
+                         (roles.AlternateBase, "#232629"), (roles.Text, "#fcfcfc"), (roles.Button, "#31363b"),
+                         (roles.ButtonText, "#fcfcfc"), (roles.Highlight, "#3daee9"), (roles.HighlightedText, "#fcfcfc"),
+                         (roles.Link, "#1d99f3"), (roles.LinkVisited, "#9b59b6"), (roles.ToolTipBase, "#31363b"),
+                         (roles.ToolTipText, "#fcfcfc"), (roles.PlaceholderText, "#a1a9b1"), (roles.BrightText, "#ffffff"),
+                         (roles.Light, "#40464c"), (roles.Midlight, "#383d42"), (roles.Mid, "#25292c"),
+                         (roles.Dark, "#1b1e20"), (roles.Shadow, "#111314")):
+        pal.setColor(role, QColor(colour))
+    for role in (roles.WindowText, roles.Text, roles.ButtonText):
+        pal.setColor(QPalette.ColorGroup.Disabled, role, QColor("#6e7378"))
+    return pal
+
+
+def region(widget: Any, window: Any) -> list[int]:
+    """A widget's rectangle in a grab of ``window``, in image pixels (device pixels)."""
+    from PySide6.QtCore import QPoint
+
+    top_left = widget.mapTo(window, QPoint(0, 0))
+    ratio = window.devicePixelRatioF()
+    return [round(v * ratio) for v in (top_left.x(), top_left.y(), widget.width(), widget.height())]
+
+
+def review(out: Path, dark: bool) -> int:
+    """The window (library, an answer with its sources, the source viewer) and the settings
+    dialog, saved for review at whatever scale QT_SCALE_FACTOR sets, in light or dark."""
+    import json
+
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QGuiApplication
+
+    tmp = Path(tempfile.mkdtemp(prefix="footnote-review-"))
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp / "qsettings"))
+    from core.settings import Settings
+    from desktop.app import make_app
+    from desktop.services import AnswerResult, Services, citation_from
+    from ui.main_window import MainWindow
+    from ui.settings_dialog import SettingsDialog
+
+    app = make_app()
+    QGuiApplication.styleHints().setColorScheme(Qt.ColorScheme.Dark if dark else Qt.ColorScheme.Light)
+    if dark and QGuiApplication.styleHints().colorScheme() != Qt.ColorScheme.Dark:
+        app.setPalette(dark_palette())  # no platform theme here (Xvfb): the palette a dark desktop hands Qt
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*.png"):
+        old.unlink()
+    data = tmp / "data"
+    Settings(top_k=3).save(data)
+    docs = tmp / "docs"
+    docs.mkdir()
+    (docs / "solar-power.md").write_text(
+        "# Solar power\n\nSolar panels convert sunlight into electricity using photovoltaic cells. The first "
+        "practical silicon solar cell was built at Bell Labs in 1954 by Daryl Chapin, Calvin Fuller and Gerald "
+        "Pearson.\n", encoding="utf-8")
+    (docs / "green-tea.md").write_text(
+        "# Green tea\n\nGreen tea is made from the leaves of Camellia sinensis that have not been withered or "
+        "oxidised. It originated in China.\n", encoding="utf-8")
+    services = Services(data)
+    w = MainWindow(services)
+    w.resize(1100, 700)
+    w.show()
+    w.start()
+    wait(lambda: services.state == "ready", 120, "the engine")
+    w.import_paths([str(docs)])
+    wait(lambda: len(w.library.model.documents()) == 2 and not services.jobs
+         and all(d.status == "ready" for d in w.library.model.documents()), 120, "the import")
+    solar = next(h for h in services._engine.search("first silicon solar cell", top_k=5) if "solar" in h.source)
+    question = "Who built the first practical silicon solar cell?"
+    w.chat.add_user(question)
+    text = ("The first practical silicon solar cell was built at Bell Labs in 1954 by Daryl Chapin, Calvin "
+            "Fuller and Gerald Pearson [1].")
+    answer = w.chat.add_answer()
+    answer.finish(AnswerResult(text, [citation_from(solar, 1)], "local", model="Qwen2.5-Coder-1.5B-Instruct"))
+    w.chat.current = None
+    answer.sources.linkActivated.emit("cite:1")
+    settle(1.0)
+    w.grab().save(str(out / "main.png"))
+    regions: dict[str, dict[str, list[int]]] = {"main.png": {
+        "window": region(w, w), "chat_title": region(w.chat.title, w), "answer_text": region(answer.label, w),
+        "question_box": region(w.chat.input, w), "library": region(w.library.view, w),
+        "send_button": region(w.chat.send_button, w), "source_text": region(w.viewer.text, w)}}
+    dlg = SettingsDialog(services, w)
+    dlg.show()
+    settle(0.6)
+    dlg.grab().save(str(out / "settings.png"))
+    labels = [lb for lb in dlg.findChildren(type(w.chat.title)) if lb.isVisible() and lb.text().strip()
+              and not lb.wordWrap()]
+    regions["settings.png"] = {"window": region(dlg, dlg), "first_label": region(labels[0], dlg)}
+    dlg.close()
+    (out / "regions.json").write_text(json.dumps({"dark": dark, "scale": w.devicePixelRatioF(),
+                                                  "regions": regions}, indent=1), encoding="utf-8")
+    print("saved:", ", ".join(str(p) for p in sorted(out.glob("*.png"))))
+    w.close()
+    services.shutdown(10.0)
+    app.quit()
+    return 0
 
 
 if __name__ == "__main__":

@@ -73,6 +73,7 @@ class SettingsDialog(QDialog):
         group.addButton(self.custom)
         self.model_path = QLineEdit(s.model_path)
         self.model_path.setPlaceholderText("/path/to/model.gguf")
+        self.model_path.setAccessibleName("GGUF model file")
         browse = QPushButton("Choose…")
         browse.clicked.connect(self._browse_model)
         (self.custom if s.model_path else self.bundled).setChecked(True)
@@ -97,7 +98,9 @@ class SettingsDialog(QDialog):
         self.gpu = QComboBox()
         for key, label in GPU_CHOICES:
             self.gpu.addItem(label, key)
+        self.gpu.setAccessibleName("GPU layers")
         self.gpu_n = QSpinBox()
+        self.gpu_n.setAccessibleName("Number of layers on the GPU")
         self.gpu_n.setRange(1, 999)
         setting = (s.n_gpu_layers or "auto").strip().lower()
         if setting.isdigit() and setting != "0":
@@ -153,6 +156,7 @@ class SettingsDialog(QDialog):
         kl = QVBoxLayout(key_box)
         self.key = QLineEdit()
         self.key.setObjectName("openaiKey")
+        self.key.setAccessibleName("OpenAI key")
         self.key.setEchoMode(QLineEdit.EchoMode.Password)
         self.key.setPlaceholderText("Paste a key to store it in the system keyring")
         self.key.setAttribute(Qt.WidgetAttribute.WA_InputMethodEnabled, False)
@@ -175,6 +179,7 @@ class SettingsDialog(QDialog):
         lform = QFormLayout(lib)
         self.data_dir = QLineEdit(str(services.data_dir))
         self.data_dir.setReadOnly(True)
+        self.data_dir.setAccessibleName("Data folder")
         change = QPushButton("Change…")
         change.clicked.connect(self._choose_data_dir)
         drow = QHBoxLayout()
@@ -188,10 +193,12 @@ class SettingsDialog(QDialog):
         self.blocked_terms = QPlainTextEdit("\n".join(s.blocked_terms))
         self.blocked_terms.setPlaceholderText("One word or phrase per line")
         self.blocked_terms.setFixedHeight(70)
+        self.blocked_terms.setTabChangesFocus(True)  # Tab moves on; a keyboard user is never trapped
         lform.addRow("Blocked terms", self.blocked_terms)
         self.blocked_topics = QPlainTextEdit("\n".join(s.blocked_topics))
         self.blocked_topics.setPlaceholderText("One topic per line, e.g. medical advice")
         self.blocked_topics.setFixedHeight(70)
+        self.blocked_topics.setTabChangesFocus(True)
         lform.addRow("Blocked topics", self.blocked_topics)
         tabs.addTab(lib, "Library")
 
@@ -249,9 +256,10 @@ class SettingsDialog(QDialog):
             self.remove_key.setEnabled(False)
             env = " OPENAI_API_KEY is set in the environment and will be used." if info.env_present else ""
             self.key_status.setText(
-                "No system keyring is available on this machine, so Footnote cannot store the key safely. "
-                "Set OPENAI_API_KEY in the environment before starting Footnote instead." + env
-                + (f"\n({info.message})" if info.message else ""))
+                (info.message[:1].upper() + info.message[1:] + "." if info.message else
+                 "No system keyring is available on this computer, so Footnote cannot store the key safely. "
+                 "Install and unlock one, such as GNOME Keyring or KDE Wallet, or set OPENAI_API_KEY in the "
+                 "environment before starting Footnote.") + env)
             return
         self.key.setEnabled(True)
         self.remove_key.setEnabled(info.stored)
