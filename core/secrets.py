@@ -23,6 +23,18 @@ ENV_VAR = "OPENAI_API_KEY"
 NO_KEYRING = (
     "no system keyring is available ({detail}); set OPENAI_API_KEY in the environment instead"
 )
+#: What a user knows each keyring backend as; the dotted class name stays in logs and ``--json``.
+BACKEND_LABELS = {
+    "SecretService.Keyring": "GNOME Keyring or KWallet",
+    "libsecret.Keyring": "GNOME Keyring or KWallet",
+    "kwallet.DBusKeyring": "KDE Wallet",
+    "macOS.Keyring": "the macOS Keychain",
+    "Windows.WinVaultKeyring": "the Windows Credential Manager",
+    "chainer.ChainerBackend": "the system keyring",
+}
+NONE_FOUND = "none was found on this computer: install and unlock one, such as GNOME Keyring or KDE Wallet"
+#: A keyring exists but did not do what was asked; ``{detail}`` says why and what to do (``_reason``).
+KEYRING_FAILED = "{detail}; or set OPENAI_API_KEY in the environment instead"
 
 
 class KeyringUnavailable(FootnoteError):
@@ -62,6 +74,24 @@ def backend_name(kr: Any | None = None) -> str:
     return f"{module}.{type(kr).__name__}"
 
 
+def backend_label(name: str) -> str:
+    """The keyring as the user knows it ("KDE Wallet"), never a class name like ``fail.Keyring``."""
+    return BACKEND_LABELS.get(name, "the system keyring")
+
+
+def _reason(kr: Any, exc: BaseException, doing: str) -> str:
+    """Why the keyring could not ``doing`` (store the key, read it...), and what to do about it,
+    in words: the exception's class decides the sentence, its text is never shown."""
+    label = backend_label(backend_name(kr))
+    label = label[:1].upper() + label[1:]
+    kind = type(exc).__name__.lower()
+    if "lock" in kind or "denied" in kind or "dismiss" in kind:
+        return f"{label} is locked or refused access, so Footnote could not {doing}: unlock it and try again"
+    if "init" in kind or "dbus" in kind or "connect" in kind or "service" in kind:
+        return f"{label} is not running, so Footnote could not {doing}: start it or log in again, then try again"
+    return f"{label} did not let Footnote {doing}: check that it is running and unlocked, then try again"
+
+
 def _is_fail(kr: Any) -> bool:
     from keyring.backends import fail
 
@@ -76,9 +106,11 @@ def _usable() -> Any:
     try:
         kr = _backend()
     except Exception as exc:  # keyring's own backend discovery can fail in odd environments
-        raise KeyringUnavailable(NO_KEYRING.format(detail=type(exc).__name__)) from None
+        log.warning("keyring discovery failed error=%s", type(exc).__name__)
+        raise KeyringUnavailable(NO_KEYRING.format(detail=NONE_FOUND)) from None
     if _is_fail(kr):
-        raise KeyringUnavailable(NO_KEYRING.format(detail=f"backend {backend_name(kr)}"))
+        log.info("no keyring backend=%s", backend_name(kr))
+        raise KeyringUnavailable(NO_KEYRING.format(detail=NONE_FOUND))
     return kr
 
 
@@ -92,9 +124,8 @@ def set_key(key: str) -> str:
         kr.set_password(SERVICE, USERNAME, key)
     except Exception as exc:
         # The exception text of some backends can echo arguments; keep only the type.
-        raise KeyringUnavailable(
-            NO_KEYRING.format(detail=f"{backend_name(kr)} refused to store it: {type(exc).__name__}")
-        ) from None
+        log.warning("keyring store failed backend=%s error=%s", backend_name(kr), type(exc).__name__)
+        raise KeyringUnavailable(KEYRING_FAILED.format(detail=_reason(kr, exc, "store the key"))) from None
     log.info("openai key stored backend=%s", backend_name(kr))
     return backend_name(kr)
 
@@ -133,9 +164,8 @@ def delete_key() -> bool:
 
         if isinstance(exc, PasswordDeleteError):
             return False
-        raise KeyringUnavailable(
-            NO_KEYRING.format(detail=f"{backend_name(kr)} failed: {type(exc).__name__}")
-        ) from None
+        log.warning("keyring delete failed backend=%s error=%s", backend_name(kr), type(exc).__name__)
+        raise KeyringUnavailable(KEYRING_FAILED.format(detail=_reason(kr, exc, "remove the key"))) from None
     log.info("openai key deleted backend=%s", backend_name(kr))
     return True
 
@@ -155,6 +185,60 @@ def status() -> KeyStatus:
     try:
         stored = kr.get_password(SERVICE, USERNAME) is not None
     except Exception as exc:
-        msg = NO_KEYRING.format(detail=f"{backend_name(kr)} failed: {type(exc).__name__}")
+        log.warning("keyring read failed backend=%s error=%s", backend_name(kr), type(exc).__name__)
+        msg = KEYRING_FAILED.format(detail=_reason(kr, exc, "read the key"))
         return KeyStatus(False, backend_name(kr), env_present, False, msg)
     return KeyStatus(stored, backend_name(kr), env_present, True, "")
+
+
+# -- the local API's bearer token ---------------------------------------------------------------
+
+API_TOKEN_USERNAME = "api_token"
+API_TOKEN_ENV = "FOOTNOTE_API_TOKEN"
+NO_KEYRING_FOR_API = (
+    "the local API needs a token and no system keyring is available to keep one ({detail}); "
+    "set FOOTNOTE_API_TOKEN to the token the API should accept"
+)
+
+
+def _new_api_token() -> str:
+    import secrets as _random
+
+    return "fn-" + _random.token_urlsafe(32)
+
+
+def api_token(create: bool = True) -> str:
+    """The token the local API accepts: ``FOOTNOTE_API_TOKEN`` when set, else the keyring's
+    (generated and stored on first use when ``create``). Raises KeyringUnavailable when neither
+    can give one; never logs the token."""
+    env = os.environ.get(API_TOKEN_ENV, "").strip()
+    if env:
+        return env
+    try:
+        kr = _usable()
+    except KeyringUnavailable as exc:
+        detail = str(exc).partition("(")[2].partition(")")[0] or "no backend"
+        raise KeyringUnavailable(NO_KEYRING_FOR_API.format(detail=detail)) from None
+    try:
+        value = kr.get_password(SERVICE, API_TOKEN_USERNAME)
+    except Exception as exc:
+        raise KeyringUnavailable(NO_KEYRING_FOR_API.format(detail=f"{backend_name(kr)} failed: {type(exc).__name__}")) from None
+    if value:
+        return str(value)
+    if not create:
+        raise FootnoteError("no API token has been generated yet")
+    return regenerate_api_token()
+
+
+def regenerate_api_token() -> str:
+    """A fresh token in the keyring, replacing the old one (clients holding it get 401 from now on)."""
+    kr = _usable()
+    token = _new_api_token()
+    try:
+        kr.set_password(SERVICE, API_TOKEN_USERNAME, token)
+    except Exception as exc:
+        raise KeyringUnavailable(
+            NO_KEYRING_FOR_API.format(detail=f"{backend_name(kr)} refused to store it: {type(exc).__name__}")
+        ) from None
+    log.info("api token generated backend=%s", backend_name(kr))
+    return token

@@ -216,7 +216,7 @@ def cmd_key_set(args: argparse.Namespace, ctx: CliContext) -> int:
     if ctx.json:
         ctx.emit({"stored": True, "backend": backend})
     else:
-        ctx.out.write(f"stored the OpenAI key in the system keyring ({backend})\n")
+        ctx.out.write(f"stored the OpenAI key in the system keyring ({secrets.backend_label(backend)})\n")
     return EXIT_OK
 
 
@@ -228,9 +228,10 @@ def cmd_key_status(args: argparse.Namespace, ctx: CliContext) -> int:
         ctx.emit(st.as_dict())
         return EXIT_OK
     if st.stored:
-        ctx.out.write(f"an OpenAI key is stored in the system keyring ({st.backend})\n")
+        ctx.out.write(f"an OpenAI key is stored in the system keyring ({secrets.backend_label(st.backend)})\n")
     elif st.usable_keyring:
-        ctx.out.write(f"no OpenAI key is stored (keyring: {st.backend}); store one with `footnote key set`\n")
+        ctx.out.write(f"no OpenAI key is stored (keyring: {secrets.backend_label(st.backend)}); "
+                      "store one with `footnote key set`\n")
     else:
         ctx.out.write(f"{st.message}\n")
     if st.env_present:

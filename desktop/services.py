@@ -475,7 +475,9 @@ class Services(QObject):
             from core import secrets
 
             st = secrets.status()
-            return KeyInfo(st.stored, st.backend, st.usable_keyring, st.env_present, st.message)
+            # The dialog names the keyring as the user knows it; "none found" it explains itself.
+            message = "" if secrets.NONE_FOUND in st.message else st.message
+            return KeyInfo(st.stored, secrets.backend_label(st.backend), st.usable_keyring, st.env_present, message)
 
         self.run(work, on_result, what="Checking the keyring")
 
