@@ -39,6 +39,9 @@ class Settings:
     top_k: int = field(default=5, metadata={"description": "Passages retrieved for a question."})
     dense_weight: float = field(default=0.6, metadata={"description": "Weight of meaning vs keywords in search."})
     qdrant_url: str = field(default="", metadata={"description": "Qdrant server URL; empty means local mode."})
+    vector_store: str = field(default="auto", metadata={
+        "description": "Where a new library keeps its vectors: auto (Qdrant local mode, moved to Qdrant Edge "
+                       "past 20,000 passages), local (always local mode) or edge (Qdrant Edge from the start)."})
     keyword_search: str = field(default="auto", metadata={
         "description": "Keyword side of hybrid search: fts5 (SQLite), qdrant (BM25 sparse vectors fused by "
                        "Qdrant's Query API), or auto (qdrant on a server, fts5 in local mode). Changing it "
@@ -68,6 +71,8 @@ class Settings:
     min_relevance: float = field(default=0.25, metadata={"description": "Below this dense score nothing is relevant and Footnote abstains."})
     blocked_terms: list[str] = field(default_factory=list, metadata={"description": "Words that are refused in questions and answers."})
     blocked_topics: list[str] = field(default_factory=list, metadata={"description": "Topics that are refused in questions and answers."})
+    api_enabled: bool = field(default=False, metadata={"description": "Run the local API (OpenAI-compatible) inside the window."})
+    api_port: int = field(default=5151, metadata={"description": "Port of the local API on 127.0.0.1."})
 
     @classmethod
     def load(cls, data_dir: Path) -> Settings:
@@ -96,12 +101,13 @@ class Settings:
         tmp.write_text(json.dumps(dataclasses.asdict(self), indent=2), encoding="utf-8")
         os.replace(tmp, path)
 
-    def keyword_backend(self) -> str:
-        """Which keyword index ``auto`` means: Qdrant's sparse index is fast on a server, but local
-        mode scores sparse vectors in a Python loop over every point (about 30 ms per 1.3k chunks)."""
+    def keyword_backend(self, store_kind: str = "") -> str:
+        """Which keyword index ``auto`` means for a library on ``store_kind``: Qdrant's sparse index is
+        fast on Qdrant Edge and a server, but local mode scores sparse vectors in a Python loop over
+        every point (about 30 ms per 1.3k chunks)."""
         if self.keyword_search in ("fts5", "qdrant"):
             return self.keyword_search
-        return "qdrant" if self.qdrant_url else "fts5"
+        return "qdrant" if self.qdrant_url or store_kind in ("edge", "server") else "fts5"
 
     def fingerprint(self) -> dict[str, Any]:
         """Fields that change an answer; the answer cache keys on them."""
