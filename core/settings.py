@@ -20,14 +20,59 @@ SETTINGS_FILE = "settings.json"
 APP_NAME = "Footnote"
 
 
-def default_data_dir() -> Path:
-    """The data folder: ``FOOTNOTE_DATA_DIR`` if set, else the platform's user data folder."""
-    env = os.environ.get("FOOTNOTE_DATA_DIR")
+DATA_DIR_ENV = "FOOTNOTE_DATA_DIR"
+#: Where the folder chosen in the window's Settings is remembered: a Qt-free file in the platform's
+#: config folder, so the CLI reads the same choice (QSettings would be the window's alone).
+DATA_DIR_POINTER = "data_dir.txt"
+
+
+def data_dir_pointer() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / DATA_DIR_POINTER
+
+
+def chosen_data_dir() -> Path | None:
+    """The folder chosen in Settings, if any (an unreadable pointer counts as no choice)."""
+    try:
+        text = data_dir_pointer().read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return Path(text).expanduser() if text else None
+
+
+def choose_data_dir(path: Path | None) -> None:
+    """Remember ``path`` as the data folder for the window and the CLI alike (None: the default)."""
+    pointer = data_dir_pointer()
+    if path is None:
+        pointer.unlink(missing_ok=True)
+        return
+    pointer.parent.mkdir(parents=True, exist_ok=True)
+    tmp = pointer.with_suffix(".tmp")
+    tmp.write_text(str(Path(path).expanduser().absolute()) + "\n", encoding="utf-8")
+    os.replace(tmp, pointer)
+    log.info("data folder chosen path=%s", path)
+
+
+def resolve_data_dir(explicit: Path | str | None = None) -> Path:
+    """The one rule the window and the CLI both follow: ``--data-dir``, then ``FOOTNOTE_DATA_DIR``,
+    then the folder chosen in Settings, then the platform's user data folder."""
+    if explicit:
+        return Path(explicit).expanduser()
+    env = os.environ.get(DATA_DIR_ENV, "").strip()
     if env:
         return Path(env).expanduser()
+    chosen = chosen_data_dir()
+    if chosen is not None:
+        return chosen
     import platformdirs
 
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def default_data_dir() -> Path:
+    """The data folder when none is given on the command line (``resolve_data_dir``)."""
+    return resolve_data_dir()
 
 
 @dataclass

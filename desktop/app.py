@@ -40,18 +40,23 @@ _IMPORTED = time.monotonic()
 
 
 def resolve_data_dir(args: argparse.Namespace) -> Path:
-    """--data-dir, then FOOTNOTE_DATA_DIR (main.py folds it into args), then the folder chosen in
-    Settings, then the platform's user data folder."""
-    if getattr(args, "data_dir", None):
-        return Path(args.data_dir).expanduser()
+    """The same rule as the CLI's (``core.settings.resolve_data_dir``). A folder that an older
+    version remembered in QSettings moves to the shared pointer once, so the CLI sees it too."""
     from PySide6.QtCore import QSettings
 
-    chosen = QSettings().value("data_dir")
-    if chosen:
-        return Path(str(chosen)).expanduser()
-    from core.settings import default_data_dir
+    from core import settings
 
-    return default_data_dir()
+    qs = QSettings()
+    legacy = qs.value("data_dir")
+    if legacy and settings.chosen_data_dir() is None:
+        try:
+            settings.choose_data_dir(Path(str(legacy)))
+            qs.remove("data_dir")
+        except OSError as exc:
+            log.warning("data folder choice not moved error=%s", type(exc).__name__)
+            if not getattr(args, "data_dir", None) and not os.environ.get(settings.DATA_DIR_ENV):
+                return Path(str(legacy)).expanduser()
+    return settings.resolve_data_dir(getattr(args, "data_dir", None))
 
 
 def install_file_log(data_dir: Path) -> logging.Handler:

@@ -12,7 +12,7 @@ from typing import Any
 from core.documents import display_title
 from core.errors import FootnoteError, LibraryLockedError
 from core.events import UNCHANGED
-from core.settings import default_data_dir
+from core.settings import resolve_data_dir
 from core.text_safety import printable
 from desktop.context import CliContext
 
@@ -298,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    data_dir = (args.data_dir or default_data_dir()).expanduser()
+    data_dir = resolve_data_dir(args.data_dir)  # the window's rule too
     # Under --json stdout carries JSON lines only: whatever else prints (a library's print) goes to stderr.
     ctx = CliContext(data_dir=data_dir, json=args.json, out=sys.stdout)
     file_log = _open_file_log(data_dir)

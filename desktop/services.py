@@ -235,6 +235,12 @@ class Services(QObject):
             return dataclasses.replace(self._engine.settings)
         return Settings.load(self.data_dir)
 
+    def choose_data_dir(self, path: Path) -> None:
+        """The data folder for the next start, of the window and the CLI alike (a tiny file write)."""
+        from core.settings import choose_data_dir
+
+        choose_data_dir(path)
+
     def save_settings(self, new: Settings) -> None:
         """Write the settings file and apply the values in place, so running workers see them."""
         new.save(self.data_dir)

@@ -11,7 +11,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -47,6 +47,14 @@ def _desc(name: str) -> str:
         if f.name == name:
             return str(f.metadata.get("description", ""))
     return ""
+
+
+class ChooseDataFolder:
+    """The folder picker behind the data folder's Change…. Tests patch ``ask``."""
+
+    @classmethod
+    def ask(cls, parent: QWidget, start: str) -> str | None:
+        return QFileDialog.getExistingDirectory(parent, "Choose the data folder", start) or None
 
 
 class SettingsDialog(QDialog):
@@ -180,7 +188,7 @@ class SettingsDialog(QDialog):
         self.data_dir = QLineEdit(str(services.data_dir))
         self.data_dir.setReadOnly(True)
         self.data_dir.setAccessibleName("Data folder")
-        change = QPushButton("Change…")
+        change = self.change_data_dir = QPushButton("Change…")
         change.clicked.connect(self._choose_data_dir)
         drow = QHBoxLayout()
         drow.addWidget(self.data_dir, 1)
@@ -313,7 +321,7 @@ class SettingsDialog(QDialog):
             self.custom.setChecked(True)
 
     def _choose_data_dir(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Choose the data folder", str(self.services.data_dir))
+        path = ChooseDataFolder.ask(self, str(self.services.data_dir))
         if path:
             self.data_dir.setText(path)
             self.new_data_dir = Path(path)
@@ -349,7 +357,11 @@ class SettingsDialog(QDialog):
             return
         self.result_settings = self.collect()
         if self.new_data_dir is not None:
-            QSettings().setValue("data_dir", str(self.new_data_dir))
+            try:
+                self.services.choose_data_dir(self.new_data_dir)  # the CLI follows the same choice
+            except OSError as exc:
+                self._show_error(f"{self.new_data_dir}: the data folder could not be remembered ({exc.strerror})")
+                return
         key = self.key.text().strip()
         if not key:
             self.accept()
