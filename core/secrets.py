@@ -216,13 +216,13 @@ def api_token(create: bool = True) -> str:
         return env
     try:
         kr = _usable()
-    except KeyringUnavailable as exc:
-        detail = str(exc).partition("(")[2].partition(")")[0] or "no backend"
-        raise KeyringUnavailable(NO_KEYRING_FOR_API.format(detail=detail)) from None
+    except KeyringUnavailable:
+        raise KeyringUnavailable(NO_KEYRING_FOR_API.format(detail=NONE_FOUND)) from None
     try:
         value = kr.get_password(SERVICE, API_TOKEN_USERNAME)
     except Exception as exc:
-        raise KeyringUnavailable(NO_KEYRING_FOR_API.format(detail=f"{backend_name(kr)} failed: {type(exc).__name__}")) from None
+        log.warning("keyring read failed item=api_token backend=%s error=%s", backend_name(kr), type(exc).__name__)
+        raise KeyringUnavailable(NO_KEYRING_FOR_API.format(detail=_reason(kr, exc, "read the API token"))) from None
     if value:
         return str(value)
     if not create:
@@ -232,13 +232,15 @@ def api_token(create: bool = True) -> str:
 
 def regenerate_api_token() -> str:
     """A fresh token in the keyring, replacing the old one (clients holding it get 401 from now on)."""
-    kr = _usable()
+    try:
+        kr = _usable()
+    except KeyringUnavailable:
+        raise KeyringUnavailable(NO_KEYRING_FOR_API.format(detail=NONE_FOUND)) from None
     token = _new_api_token()
     try:
         kr.set_password(SERVICE, API_TOKEN_USERNAME, token)
     except Exception as exc:
-        raise KeyringUnavailable(
-            NO_KEYRING_FOR_API.format(detail=f"{backend_name(kr)} refused to store it: {type(exc).__name__}")
-        ) from None
+        log.warning("keyring write failed item=api_token backend=%s error=%s", backend_name(kr), type(exc).__name__)
+        raise KeyringUnavailable(NO_KEYRING_FOR_API.format(detail=_reason(kr, exc, "store the API token"))) from None
     log.info("api token generated backend=%s", backend_name(kr))
     return token
