@@ -278,8 +278,8 @@ def create_app(host: EngineHost, token: Callable[[], str], config: ApiConfig | N
     def too_large(limit: int) -> Any:
         return error_response(413, f"the request body is larger than the limit of {limit} bytes")
 
-    app.add_middleware(BodyLimit, limit_for=limit_for, too_large=too_large)  # type: ignore[arg-type]
-    app.add_middleware(CatchAll)  # type: ignore[arg-type]
+    app.add_middleware(BodyLimit, limit_for=limit_for, too_large=too_large)
+    app.add_middleware(CatchAll)
 
     # -- routes --------------------------------------------------------------------------------
 
