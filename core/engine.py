@@ -74,7 +74,8 @@ class Engine:
             self.settings = settings or Settings.load(self.data_dir)
             self.embedder = Embedder(self.data_dir, self.settings.embed_threads)
             self.index = Index(self.data_dir, self.embedder.dim, self.settings.qdrant_url,
-                               pipeline=pipeline_id(str(self.embedder.model_info["id"])))
+                               pipeline=pipeline_id(str(self.embedder.model_info["id"])),
+                               vector_store=self.settings.vector_store)
         except BaseException:
             self._lock_file.release()
             raise
@@ -257,7 +258,7 @@ class Engine:
                 batch = chunks[i:i + EMBED_BATCH]
                 texts = [c.text for c in batch]
                 vectors = self._embed_once(texts, seen)
-                sparse = self.sparse_embedder.embed(texts) if self._qdrant_keywords() else None
+                sparse = self.sparse_embedder.embed(texts) if self.index.wants_sparse or self._qdrant_keywords() else None
                 self.index.write_chunks(key, batch, vectors, sparse)
                 done += len(batch)
                 yield IngestEvent("embedded", ex.source, title=ex.title, document_id=doc_id, done=done, total=total)
@@ -349,7 +350,7 @@ class Engine:
     # -- search ---------------------------------------------------------------------------------
 
     def _qdrant_keywords(self) -> bool:
-        if self.settings.keyword_backend() != "qdrant":
+        if self.settings.keyword_backend(self.index.store_kind) != "qdrant":
             return False
         _ = self.index.client
         if not self.index.has_sparse:
@@ -474,7 +475,50 @@ class Engine:
             try:
                 return repair_unlocked(self.data_dir, self.settings, self.embedder, self.sparse_embedder)
             finally:
-                self.index = Index(self.data_dir, self.embedder.dim, self.settings.qdrant_url, pipeline=pipeline)
+                self.index = Index(self.data_dir, self.embedder.dim, self.settings.qdrant_url, pipeline=pipeline,
+                                   vector_store=self.settings.vector_store)
+
+    # -- vector store ----------------------------------------------------------------------------
+
+    def store_move_due(self) -> tuple[str, str] | None:
+        """(kind, url) of the store move this library needs now: one that was started and not finished
+        (it resumes), or, with ``vector_store=auto``, local mode -> Qdrant Edge past 20,000 passages."""
+        from core.vectorstore import EDGE_THRESHOLD
+        from core.vectorstore.move import pending_move
+
+        pending = pending_move(self.index)
+        if pending is not None:
+            return pending
+        if (self.settings.vector_store == "auto" and self.index.store_kind == "local" and not self.settings.qdrant_url
+                and self.index.ready_chunk_count() > EDGE_THRESHOLD):
+            return "edge", ""
+        return None
+
+    def move_store(self, kind: str | None = None, url: str = "", cancel: threading.Event | None = None,
+                   target: Any = None) -> Iterator[IngestEvent]:
+        """Move the library's points to another vector store (the due move when ``kind`` is None),
+        yielding progress as an import does (``embedded`` counts passages copied). Search keeps the old
+        store until the new one is complete; an interrupted move resumes on the next call."""
+        from core.vectorstore.move import move
+
+        if kind is None:
+            due = self.store_move_due()
+            if due is None:
+                return
+            kind, url = due
+        names = {"edge": "Qdrant Edge", "local": "Qdrant local mode", "server": url or "a Qdrant server"}
+        title = f"Moving the library to {names.get(kind, kind)}"
+        source = f"vector store: {kind}"
+        yield IngestEvent("started", source, title=title)
+        last = None
+        for step in move(self.index, kind, url, self.sparse_embedder.embed, cancel, target):
+            last = step
+            yield IngestEvent("embedded", source, title=title, done=step.done, total=step.total)
+        if self.index.store_kind == kind:
+            yield IngestEvent("done", source, title=title, done=last.total if last else 0,
+                              total=last.total if last else 0)
+        else:
+            yield IngestEvent("skipped", source, title=title, error="the move was paused; it resumes next time")
 
     def outdated(self) -> list[Document]:
         """Documents whose passages an older reader, chunker or embedding model made."""

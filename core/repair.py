@@ -23,25 +23,24 @@ import sqlite3
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.documents import Chunk
+from core.errors import FootnoteError
 from core.library_format import LibraryDamagedError
 from core.settings import SETTINGS_FILE, Settings, settings_problems
 from core.store import (
-    COLLECTION,
     PAYLOAD_KEYS,
     REGISTRY_FILE,
-    VECTORS_DIR,
     DataDirLock,
     chunk_payload,
-    open_qdrant,
+    library_store,
     open_registry,
     unit,
 )
+from core.vectorstore import StoredPoint, VectorStore, open_store, store_folder, store_present
 
 if TYPE_CHECKING:
     from core.embedding import Embedder, SparseEmbedder
@@ -61,6 +60,7 @@ class RepairReport:
 
     registry: str = "sound"
     vectors: str = "sound"
+    store: str = "local"  # which vector store the library uses (local, edge or server)
     settings: list[str] = field(default_factory=list)
     documents: int = 0
     chunks: int = 0
@@ -77,7 +77,7 @@ class RepairReport:
                     or self.from_vectors or self.orphans_removed or self.dropped or self.payloads_completed)
 
     def lines(self) -> list[str]:
-        out = [f"{REGISTRY_FILE}: {self.registry}", f"{VECTORS_DIR}: {self.vectors}"]
+        out = [f"{REGISTRY_FILE}: {self.registry}", f"vector store ({self.store}): {self.vectors}"]
         if self.from_vectors:
             out.append(f"recovered {self.from_vectors} passages from the vector store")
         if self.re_embedded:
@@ -126,7 +126,9 @@ def repair_unlocked(data_dir: Path, settings: Settings | None = None, embedder: 
         from core.embedding import Embedder
 
         embedder = Embedder(data_dir, settings.embed_threads)
-    client, points = _open_vectors(data_dir, embedder.dim, settings.qdrant_url, report)
+    kind, url = library_store(data_dir, settings.qdrant_url)
+    report.store = kind
+    client, points = _open_vectors(data_dir, embedder.dim, kind, url, report)
     try:
         db = _open_registry(data_dir, points, report)
         try:
@@ -175,45 +177,47 @@ class _Point:
     vector: dict[str, Any]
 
 
-def _open_vectors(data_dir: Path, dim: int, qdrant_url: str,
-                  report: RepairReport) -> tuple[Any, dict[str, _Point]]:
-    """The vector store's client and every point in it; a store that cannot be read is moved aside
+def _open_vectors(data_dir: Path, dim: int, kind: str, url: str,
+                  report: RepairReport) -> tuple[VectorStore, dict[str, _Point]]:
+    """The library's vector store and every point in it; a store that cannot be read is moved aside
     and a fresh one made (the registry's texts fill it again)."""
-    folder = data_dir / VECTORS_DIR
-    if not qdrant_url and not (folder / "collection" / COLLECTION).is_dir():
+    folder = store_folder(data_dir, kind)
+    if folder is not None and not store_present(data_dir, kind):
         registry_has_chunks = (data_dir / REGISTRY_FILE).exists()
         report.vectors = "missing; rebuilt from the registry" if registry_has_chunks else "created"
         if folder.exists():
             _move_aside(folder, report)
-        return open_qdrant(data_dir, dim, qdrant_url), {}
+        return open_store(data_dir, kind, dim, url), {}
+    store: VectorStore | None = None
     try:
-        client = open_qdrant(data_dir, dim, qdrant_url)
-        points = dict(_scroll(client))
-        return client, points
+        store = open_store(data_dir, kind, dim, url)
+        points = {p.id: _Point(p.payload, _vector_of(p)) for p in store.points()}
+        return store, points
     except LibraryDamagedError as exc:
         reason = exc.reason
     except Exception as exc:  # noqa: BLE001 - any unreadable point means the store is damaged
-        if qdrant_url:
+        if folder is None:
             raise
         reason = f"the vector store is damaged ({type(exc).__name__}: {' '.join(str(exc).split())[:160]})"
         try:
-            client.close()
+            if store is not None:
+                store.close()
         except Exception:  # noqa: BLE001 - it is being replaced
             pass
+    if folder is None:
+        raise FootnoteError(f"{url}: the Qdrant server could not be read ({reason})")
     report.vectors = f"{reason}; rebuilt from the registry"
     _move_aside(folder, report)
-    return open_qdrant(data_dir, dim, qdrant_url), {}
+    return open_store(data_dir, kind, dim, url), {}
 
 
-def _scroll(client: Any) -> Iterator[tuple[str, _Point]]:
-    offset: Any = None
-    while True:
-        records, offset = client.scroll(COLLECTION, limit=1024, offset=offset, with_payload=True, with_vectors=True)
-        for r in records:
-            vector = r.vector if isinstance(r.vector, dict) else {"dense": r.vector}
-            yield str(r.id), _Point(dict(r.payload or {}), dict(vector or {}))
-        if offset is None:
-            return
+def _vector_of(p: StoredPoint) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if p.dense is not None:
+        out["dense"] = p.dense
+    if p.sparse is not None:
+        out["bm25"] = p.sparse
+    return out
 
 
 # -- registry ---------------------------------------------------------------------------------------
@@ -418,11 +422,9 @@ def _restore_from_payloads(db: sqlite3.Connection, points: dict[str, _Point], re
     report.from_vectors = restored
 
 
-def _reconcile(db: sqlite3.Connection, client: Any, points: dict[str, _Point], settings: Settings,
+def _reconcile(db: sqlite3.Connection, client: VectorStore, points: dict[str, _Point], settings: Settings,
                embedder: Embedder, sparse_embedder: SparseEmbedder | None, data_dir: Path,
                report: RepairReport) -> None:
-    from qdrant_client import models as qm
-
     # Unfinished imports and replaced versions: the registry keeps only live versions.
     db.execute("BEGIN")
     db.execute("DELETE FROM documents WHERE ready_key IS NULL AND status != 'failed'")
@@ -440,13 +442,10 @@ def _reconcile(db: sqlite3.Connection, client: Any, points: dict[str, _Point], s
     wanted = {r[0] for r in rows}
 
     orphans = [pid for pid in points if pid not in wanted]
-    for i in range(0, len(orphans), 1024):
-        client.delete(COLLECTION, points_selector=qm.PointIdsList(points=list[Any](orphans[i:i + 1024])), wait=True)
+    client.delete_ids(orphans)
     report.orphans_removed = len(orphans)
 
-    info = client.get_collection(COLLECTION)
-    has_sparse = "bm25" in (info.config.params.sparse_vectors or {})
-    want_sparse = has_sparse and settings.keyword_backend() == "qdrant"
+    want_sparse = client.has_sparse and (client.kind != "local" or settings.keyword_backend(client.kind) == "qdrant")
     missing: list[tuple[Any, ...]] = []
     incomplete: list[tuple[Any, ...]] = []
     for r in rows:
@@ -472,18 +471,16 @@ def _reconcile(db: sqlite3.Connection, client: Any, points: dict[str, _Point], s
     for i in range(0, len(missing), BATCH):
         batch = missing[i:i + BATCH]
         texts = [r[4] for r in batch]
-        named: dict[str, Any] = {"dense": unit(embedder.embed(texts, batch_size=BATCH)).tolist()}
-        if want_sparse and sparse_embedder is not None:
-            named["bm25"] = [qm.SparseVector(indices=a, values=b) for a, b in sparse_embedder.embed(texts)]
-        client.upsert(COLLECTION, points=qm.Batch(ids=[r[0] for r in batch], vectors=named,
-                                                 payloads=[payload(r, None) for r in batch]), wait=True)
+        dense = unit(embedder.embed(texts, batch_size=BATCH)).tolist()
+        sparse = sparse_embedder.embed(texts) if want_sparse and sparse_embedder is not None else None
+        client.upsert([StoredPoint(r[0], dense[j], sparse[j] if sparse else None, payload(r, None))
+                       for j, r in enumerate(batch)])
     report.re_embedded = len(missing)
     structs = []
     for r in incomplete:
         p = points[r[0]]
-        structs.append(qm.PointStruct(id=r[0], vector=p.vector, payload=payload(r, p.payload)))
-    for i in range(0, len(structs), 256):
-        client.upsert(COLLECTION, points=structs[i:i + 256], wait=True)
+        structs.append(StoredPoint(r[0], p.vector.get("dense"), p.vector.get("bm25"), payload(r, p.payload)))
+    client.upsert(structs)
     report.payloads_completed = len(incomplete)
 
     # The keyword index, the chunk counts, and documents that lost every passage.

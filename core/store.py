@@ -1,11 +1,13 @@
-"""The index: Qdrant for dense vectors, SQLite for the document registry, chunk text and FTS5.
+"""The index: a vector store (``core.vectorstore``) for the points, SQLite for the document registry,
+chunk text and FTS5.
 
 A document version is keyed ``doc_key = "<document id>:<content hash prefix>"``. New chunks are
 written under a pending key and become searchable only when the registry flips ``ready_key`` to
 it in one SQLite transaction; the old version's chunks are then deleted. After a crash, pending
 and stale keys recorded in the registry are cleaned up on open, so there is never half a document.
 
-One lock guards every call: Qdrant local mode is not safe for concurrent writes.
+One lock guards every call: Qdrant local mode is not safe for concurrent writes. The registry records
+which store the library uses (meta ``vector_store``: local, edge or server, and ``vector_url``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import sqlite3
 import threading
 import time
 import uuid
-import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,16 +29,24 @@ import numpy as np
 from core.documents import Chunk, Document
 from core.errors import FootnoteError, LibraryLockedError
 from core.library_format import LIBRARY_FORMAT, LibraryDamagedError, pipeline_tag
+from core.vectorstore import (
+    COLLECTION,
+    EDGE_THRESHOLD,
+    LOCAL_DIR,
+    Scope,
+    StoredPoint,
+    VectorStore,
+    open_store,
+    store_folder,
+    store_present,
+    unit,
+)
+from core.vectorstore.client import open_qdrant
 
 log = logging.getLogger(__name__)
 
-# qdrant-client warns on every write past 20k points in local mode. Footnote measures and reports
-# local mode's cost itself (tests/bench/search_bench.py: ~50 ms per search and ~5 s to open at 50k
-# chunks) and logs the advice to use a server once, instead of printing it on each import.
-warnings.filterwarnings("ignore", message="Local mode is not recommended", category=UserWarning)
-LARGE_LOCAL_LIBRARY = 20_000
-
-COLLECTION = "footnote_chunks"
+__all__ = ["COLLECTION", "LOCAL_DIR", "DataDirLock", "Index", "open_qdrant", "open_registry", "unit"]
+LARGE_LOCAL_LIBRARY = EDGE_THRESHOLD
 _NS = uuid.UUID("5b0c8f8e-3f1a-4b8e-9a57-0f0f007e0002")
 
 SCHEMA = """
@@ -83,7 +92,7 @@ _MIGRATIONS = {
     "chunks": (("page_start", "INTEGER"), ("page_end", "INTEGER")),
 }
 REGISTRY_FILE = "library.sqlite3"
-VECTORS_DIR = "qdrant"
+VECTORS_DIR = LOCAL_DIR
 #: What every point's payload carries, so the registry can be rebuilt from the vector store alone.
 PAYLOAD_KEYS = ("doc_key", "document_id", "source", "title", "kind", "content_hash", "added_at", "pipeline",
                 "index", "text", "start", "end", "section", "page", "page_start", "page_end")
@@ -122,29 +131,6 @@ def fts_query(text: str) -> str:
     if not seen:  # a query of only stop words still searches
         seen = list(dict.fromkeys(words))
     return " OR ".join(f'"{w}"' for w in seen[:64])
-
-
-def unit(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    return np.asarray(vectors / np.where(norms == 0, 1.0, norms), dtype=np.float32)
-
-
-def _tune_local_storage(client: Any) -> None:
-    """Put local mode's SQLite files in WAL mode with synchronous=NORMAL.
-
-    qdrant-client local mode commits (and so fsyncs) once per point: about 80 points/s, slower
-    than embedding. WAL with synchronous=NORMAL survives a killed process (what the crash test
-    checks); only a power cut can drop the last commits, and the registry then re-imports. This
-    reaches into qdrant-client's private attributes, so a change there only costs speed.
-    """
-    try:
-        collections = client._client.collections
-        for collection in collections.values():
-            conn = collection.storage.storage
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-    except AttributeError as exc:
-        log.warning("qdrant local storage tuning unavailable error=%s", exc)
 
 
 def _migrate(db: sqlite3.Connection) -> None:
@@ -186,49 +172,6 @@ def open_registry(path: Path, check: bool = True) -> sqlite3.Connection:
     return db
 
 
-def open_qdrant(data_dir: Path, dim: int, qdrant_url: str = "") -> Any:
-    """A QdrantClient on the library's collection, created if new. A local folder that cannot be
-    read is a ``LibraryDamagedError`` naming it; another process holding it is ``LibraryLockedError``."""
-    from qdrant_client import QdrantClient
-    from qdrant_client import models as qm
-
-    folder = data_dir / VECTORS_DIR
-    client: Any = None
-    try:
-        if qdrant_url:
-            client = QdrantClient(url=qdrant_url, timeout=30)
-        else:
-            try:
-                client = QdrantClient(path=str(folder))
-            except RuntimeError as exc:
-                if "already accessed" in str(exc):
-                    raise LibraryLockedError(str(data_dir)) from None
-                raise
-        if not client.collection_exists(COLLECTION):
-            # Vectors are unit length (normalised before upsert and query), so the dot product *is* the
-            # cosine similarity; local mode's COSINE re-normalises every stored vector on every query,
-            # which made it three times slower at 10k chunks.
-            client.create_collection(
-                COLLECTION, vectors_config={"dense": qm.VectorParams(size=dim, distance=qm.Distance.DOT)},
-                sparse_vectors_config={"bm25": qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
-            )
-            if qdrant_url:
-                client.create_payload_index(COLLECTION, "doc_key", qm.PayloadSchemaType.KEYWORD)
-        return client
-    except (FootnoteError, KeyboardInterrupt):
-        if client is not None:
-            client.close()
-        raise
-    except Exception as exc:  # noqa: BLE001 - qdrant-client raises sqlite, json, pickle and its own errors
-        if client is not None:
-            client.close()
-        if qdrant_url:
-            raise FootnoteError(f"{qdrant_url}: the Qdrant server could not be used ({type(exc).__name__}: "
-                                f"{str(exc)[:160]})") from None
-        raise LibraryDamagedError(str(folder), f"the vector store is damaged ({type(exc).__name__}: "
-                                  f"{str(exc)[:160]})") from None
-
-
 def chunk_payload(doc_key: str, meta: dict[str, Any], chunk: Chunk, pipeline: str) -> dict[str, Any]:
     """Everything the registry keeps about a passage, so the vector store alone can rebuild it."""
     return {"doc_key": doc_key, "document_id": chunk.document_id, "source": meta.get("source", ""),
@@ -236,6 +179,37 @@ def chunk_payload(doc_key: str, meta: dict[str, Any], chunk: Chunk, pipeline: st
             "added_at": meta.get("added_at", 0.0), "pipeline": pipeline, "index": chunk.index, "text": chunk.text,
             "start": chunk.start, "end": chunk.end, "section": chunk.section, "page": chunk.page,
             "page_start": chunk.page_start, "page_end": chunk.page_end}
+
+
+def library_store(data_dir: Path, qdrant_url: str = "") -> tuple[str, str]:
+    """(kind, url) of the store a library records, read without opening it (repair uses this on a
+    library that cannot be opened): a ``qdrant_url`` setting means that server; an unreadable
+    registry falls back to the store folder that is present."""
+    if qdrant_url:
+        return "server", qdrant_url
+    try:
+        db = sqlite3.connect(f"file:{data_dir / REGISTRY_FILE}?mode=ro", uri=True)
+        try:
+            rows = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('vector_store', 'vector_url')"))
+        finally:
+            db.close()
+    except sqlite3.Error:
+        rows = {}
+    kind = str(rows.get("vector_store", ""))
+    if kind in ("local", "edge", "server"):
+        return kind, str(rows.get("vector_url", "")) if kind == "server" else ""
+    if not store_present(data_dir, "local") and store_present(data_dir, "edge"):
+        return "edge", ""
+    return "local", ""
+
+
+def _remove_moved_stores(data_dir: Path) -> None:
+    """Delete what a finished move left behind (``<store>.moved-<time>``: the old store, renamed at the
+    switch; a crash before its deletion leaves it for the next open)."""
+    import shutil
+
+    for leftover in data_dir.glob("*.moved-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 class DataDirLock:
@@ -267,36 +241,80 @@ class DataDirLock:
 
 
 class Index:
-    def __init__(self, data_dir: Path, dim: int, qdrant_url: str = "", pipeline: str = "") -> None:
+    def __init__(self, data_dir: Path, dim: int, qdrant_url: str = "", pipeline: str = "",
+                 vector_store: str = "auto") -> None:
         """``pipeline`` is what this process makes passages with (``library_format.pipeline_id``);
-        it is recorded per document at commit and in every point's payload."""
+        it is recorded per document at commit and in every point's payload. ``vector_store`` is the
+        setting of that name (auto, local or edge): which store a new library starts on; a library
+        keeps the store its registry records, and a ``qdrant_url`` setting means that server."""
         self.data_dir = data_dir
         self.dim = dim
         self.qdrant_url = qdrant_url
         self.pipeline = pipeline
-        self.has_sparse = False
+        self.vector_store = vector_store
         self.lock = threading.RLock()
         self._db = open_registry(data_dir / REGISTRY_FILE)
-        self._client: Any = None
+        self._store: VectorStore | None = None
         self._hidden: set[str] = set()
         self._pending: dict[str, dict[str, Any]] = {}  # doc_key -> source, title, kind, hash, added_at
+        self.store_kind, self.store_url = self._resolve_store()
 
-    # -- Qdrant -------------------------------------------------------------------------------
+    # -- the vector store -----------------------------------------------------------------------
+
+    def _resolve_store(self) -> tuple[str, str]:
+        """Which store this library uses: recorded in meta; a library from before stores were
+        recorded (its points in local mode) is local; a new one starts where the setting says."""
+        if self.qdrant_url:
+            return "server", self.qdrant_url
+        meta = self.format_info()
+        kind = meta.get("vector_store", "")
+        if kind in ("local", "edge", "server"):
+            return kind, meta.get("vector_url", "") if kind == "server" else ""
+        if store_present(self.data_dir, "local") or self.ready_chunk_count():
+            kind = "local"
+        elif self.vector_store == "edge" or store_present(self.data_dir, "edge"):
+            kind = "edge"
+        else:
+            kind = "local"
+        self.set_meta({"vector_store": kind})
+        return kind, ""
+
+    def set_meta(self, values: dict[str, str | None]) -> None:
+        """Write (or, for None, delete) registry meta keys in one transaction."""
+        with self._tx():
+            for key, value in values.items():
+                if value is None:
+                    self._db.execute("DELETE FROM meta WHERE key=?", (key,))
+                else:
+                    self._db.execute("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET "
+                                     "value=excluded.value", (key, value))
 
     @property
-    def client(self) -> Any:
-        """The one QdrantClient of this process, opened on first use (local mode loads all points)."""
+    def has_sparse(self) -> bool:
+        return self.store.has_sparse
+
+    @property
+    def wants_sparse(self) -> bool:
+        """Whether new passages need BM25 sparse vectors: Edge and server search keywords with them."""
+        return self.store_kind != "local"
+
+    @property
+    def store(self) -> VectorStore:
+        """The one vector store of this process, opened on first use (local mode loads all points)."""
         with self.lock:
-            if self._client is None:
-                self._client = self._open_client()
+            if self._store is None:
+                self._store = self._open_store()
                 try:
                     self._recover()
                     self._check_vectors()
                 except BaseException:
-                    self._client.close()
-                    self._client = None
+                    self._store.close()
+                    self._store = None
                     raise
-            return self._client
+            return self._store
+
+    #: The name the engine and tests have used for the store: opening it is what matters.
+    client = store
 
     def ready_chunk_count(self) -> int:
         with self.lock:
@@ -308,42 +326,68 @@ class Index:
         """Every searchable passage needs its vector: fewer points than ready chunks means the vector
         store lost some (a folder deleted or replaced), which search would otherwise hide."""
         expected = self.ready_chunk_count()
-        if not expected:
+        if not expected or self._store is None:
             return
-        points = int(self._client.count(COLLECTION, exact=True).count)
+        points = self._store.count()
         if points < expected:
-            where = self.qdrant_url or str(self.data_dir / VECTORS_DIR)
-            raise LibraryDamagedError(where, f"the vector store holds {points} of the library's {expected} passages")
+            raise LibraryDamagedError(self._store.describe(),
+                                      f"the vector store holds {points} of the library's {expected} passages")
 
-    def _open_client(self) -> Any:
+    def _open_store(self) -> VectorStore:
         t0 = time.perf_counter()
-        folder = self.data_dir / VECTORS_DIR
-        if not self.qdrant_url and not (folder / "collection" / COLLECTION).is_dir() and self.ready_chunk_count():
-            # QdrantClient would quietly make an empty store here and search would find nothing.
-            raise LibraryDamagedError(str(folder), "the vector store folder is missing")
-        client = open_qdrant(self.data_dir, self.dim, self.qdrant_url)
-        info = client.get_collection(COLLECTION)
-        self.has_sparse = "bm25" in (info.config.params.sparse_vectors or {})
-        if not self.qdrant_url:
-            _tune_local_storage(client)
-            points = client.count(COLLECTION, exact=True).count
-            if points > LARGE_LOCAL_LIBRARY:
-                log.warning("large local library points=%d open_ms=%.0f; a Qdrant server (qdrant_url in "
-                            "settings.json) keeps search fast past this size", points, (time.perf_counter() - t0) * 1000)
-        log.info("qdrant open mode=%s ms=%.0f", "server" if self.qdrant_url else "local",
-                 (time.perf_counter() - t0) * 1000)
-        return client
+        kind = self.store_kind
+        if kind != "server" and not store_present(self.data_dir, kind) and self.ready_chunk_count():
+            # An empty store would quietly be made here and search would find nothing.
+            raise LibraryDamagedError(str(store_folder(self.data_dir, kind)), "the vector store folder is missing")
+        store = open_store(self.data_dir, kind, self.dim, self.store_url)
+        _remove_moved_stores(self.data_dir)
+        log.info("vector store open kind=%s ms=%.0f", kind, (time.perf_counter() - t0) * 1000)
+        return store
+
+    def switch_store(self, store: VectorStore, url: str = "",
+                     extra_meta: dict[str, str | None] | None = None) -> VectorStore | None:
+        """Make ``store`` (complete, checked by the caller) this library's store: recorded in meta in one
+        transaction (with ``extra_meta``), then used by every call. Returns the previous store, still
+        open, for the caller."""
+        with self.lock:
+            self.set_meta({"vector_store": store.kind, "vector_url": url or None, **(extra_meta or {})})
+            old, self._store = self._store, store
+            self.store_kind, self.store_url = store.kind, url
+            return old
+
+    # -- what a store move copies (core.vectorstore.move) ----------------------------------------
+
+    def chunk_page(self, after_rowid: int, limit: int) -> list[tuple[int, str, str]]:
+        """(rowid, point id, text) of the next ``limit`` chunk rows after ``after_rowid``."""
+        with self.lock:
+            rows = self._db.execute("SELECT rowid, point_id, text FROM chunks WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                                    (after_rowid, limit)).fetchall()
+        return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+    def chunk_progress(self, after_rowid: int) -> tuple[int, int]:
+        """(chunk rows up to ``after_rowid``, all chunk rows)."""
+        with self.lock:
+            done = self._db.execute("SELECT count(*) FROM chunks WHERE rowid <= ?", (after_rowid,)).fetchone()[0]
+            total = self._db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        return int(done), int(total)
+
+    def chunk_point_ids(self) -> set[str]:
+        with self.lock:
+            return {str(r[0]) for r in self._db.execute("SELECT point_id FROM chunks")}
+
+    def point_ids_changed_since(self, when: float) -> set[str]:
+        """Point ids of the live versions committed (or noted) at or after ``when``."""
+        with self.lock:
+            rows = self._db.execute("SELECT c.point_id FROM chunks c JOIN documents d ON d.ready_key = c.doc_key "
+                                    "WHERE d.updated_at >= ?", (when,)).fetchall()
+        return {str(r[0]) for r in rows}
 
     def _delete_key(self, doc_key: str, ids: Sequence[str] | None = None) -> None:
-        from qdrant_client import models as qm
-
         with self.lock:
             if ids:
-                selector: Any = qm.PointIdsList(points=list(ids))
+                self.store.delete_ids(list(ids))
             else:
-                selector = qm.FilterSelector(filter=qm.Filter(must=[
-                    qm.FieldCondition(key="doc_key", match=qm.MatchValue(value=doc_key))]))
-            self.client.delete(COLLECTION, points_selector=selector, wait=True)
+                self.store.delete_doc_key(doc_key)
             rows = self._db.execute("SELECT rowid FROM chunks WHERE doc_key=?", (doc_key,)).fetchall()
             with self._tx():
                 self._db.executemany("DELETE FROM chunks_fts WHERE rowid=?", rows)
@@ -426,13 +470,9 @@ class Index:
             if not rows:
                 return []
             texts = dict(rows)
-            points = self.client.retrieve(COLLECTION, ids=list(texts), with_vectors=["dense"], with_payload=False)
-        out = []
-        for p in points:
-            vec = p.vector.get("dense") if isinstance(p.vector, dict) else None
-            if vec is not None and str(p.id) in texts:
-                out.append((texts[str(p.id)], np.asarray(vec, dtype=np.float32)))
-        return out
+            points = self.store.retrieve(list(texts), with_payload=False)
+        return [(texts[p.id], np.asarray(p.dense, dtype=np.float32)) for p in points
+                if p.dense is not None and p.id in texts]
 
     def begin(self, doc_id: str, source: str, title: str, kind: str, content_hash: str) -> str:
         """Register an import; returns the pending key its chunks are written under. The key names the
@@ -470,18 +510,14 @@ class Index:
 
     def write_chunks(self, doc_key: str, chunks: Sequence[Chunk], vectors: np.ndarray,
                      sparse: Sequence[tuple[list[int], list[float]]] | None = None) -> None:
-        from qdrant_client import models as qm
-
         ids = [point_id(doc_key, c.index) for c in chunks]
-        vectors = unit(vectors)
+        dense = unit(vectors).tolist()
         meta = self._pending.get(doc_key) or self._doc_meta(doc_key)
-        payloads = [chunk_payload(doc_key, meta, c, self.pipeline) for c in chunks]
-        named: dict[str, Any] = {"dense": vectors.tolist()}
-        if sparse is not None:
-            named["bm25"] = [qm.SparseVector(indices=i, values=v) for i, v in sparse]
+        points = [StoredPoint(pid, vec, sparse[i] if sparse is not None else None,
+                              chunk_payload(doc_key, meta, c, self.pipeline))
+                  for i, (pid, vec, c) in enumerate(zip(ids, dense, chunks))]
         with self.lock:
-            self.client.upsert(
-                COLLECTION, points=qm.Batch(ids=list[Any](ids), vectors=named, payloads=payloads), wait=True)
+            self.store.upsert(points)
             with self._tx():
                 for pid, c in zip(ids, chunks):
                     cur = self._db.execute(
@@ -549,10 +585,9 @@ class Index:
         version and not an unfinished one. Losing the stamp only costs that rebuild a choice."""
         try:
             with self.lock:
-                self.client.set_payload(
-                    COLLECTION, {"committed_at": time.time(), "chunks": n_chunks, "title": title, "kind": kind,
-                                 "content_hash": content_hash},
-                    points=[point_id(doc_key, i) for i in range(n_chunks)], wait=True)
+                self.store.set_payload([point_id(doc_key, i) for i in range(n_chunks)],
+                                       {"committed_at": time.time(), "chunks": n_chunks, "title": title, "kind": kind,
+                                        "content_hash": content_hash})
         except Exception as exc:  # noqa: BLE001 - the registry already says it is live
             log.warning("commit stamp skipped key=%s error=%s", doc_key, exc)
 
@@ -634,26 +669,15 @@ class Index:
             keys.update(k for k in (pending, stale) if k and k != ready)
         return sorted(keys)
 
-    def _search_filter(self, document_ids: Sequence[str] | None) -> Any:
-        """The Qdrant filter of every search: committed points only (``doc_key`` not an uncommitted
-        version), of the given documents if any. None when neither applies, so the common case
-        (nothing importing, no selection) stays an unfiltered query; local mode checks a filter
-        in a Python loop over every point."""
-        from qdrant_client import models as qm
-
-        must: list[Any] = [qm.FieldCondition(key="document_id", match=qm.MatchAny(any=list(document_ids)))
-                           ] if document_ids else []
-        hidden = self.uncommitted_keys()
-        must_not: list[Any] = [qm.FieldCondition(key="doc_key", match=qm.MatchAny(any=hidden))] if hidden else []
-        if not must and not must_not:
-            return None
-        return qm.Filter(must=must or None, must_not=must_not or None)
+    def _search_filter(self, document_ids: Sequence[str] | None) -> Scope:
+        """The scope of every search: committed points only (``doc_key`` not an uncommitted version),
+        of the given documents if any. Each store turns it into its own filter inside the query; an
+        empty scope stays an unfiltered query (local mode checks a filter in a Python loop)."""
+        return Scope(tuple(document_ids or ()), tuple(self.uncommitted_keys()))
 
     def dense(self, vector: np.ndarray, limit: int, document_ids: Sequence[str] | None = None) -> dict[str, float]:
         with self.lock:
-            res = self.client.query_points(COLLECTION, query=unit(vector).tolist(), using="dense",
-                                           query_filter=self._search_filter(document_ids), limit=limit, with_payload=False)
-        return {str(p.id): float(p.score) for p in res.points}
+            return self.store.dense(vector, limit, self._search_filter(document_ids))
 
     def qdrant_search(self, dense: np.ndarray | None, sparse: tuple[list[int], list[float]] | None,
                       limit: int, document_ids: Sequence[str] | None = None) -> tuple[dict[str, float], dict[str, float]]:
@@ -661,32 +685,8 @@ class Index:
         fused by the Query API (DBSF, which scored best of Qdrant's fusions on the dev set).
         Returns (scores, dense cosine per hit); the cosine is what abstention looks at. Each
         prefetch carries the committed-only filter, so fusion only ever sees committed points."""
-        from qdrant_client import models as qm
-
-        q_sparse = qm.SparseVector(indices=sparse[0], values=sparse[1]) if sparse else None
         with self.lock:
-            scope = self._search_filter(document_ids)
-            if dense is None:
-                if q_sparse is None:
-                    return {}, {}
-                res = self.client.query_points(COLLECTION, query=q_sparse, using="bm25", limit=limit,
-                                               query_filter=scope, with_payload=False)
-            else:
-                qd = unit(dense).tolist()
-                prefetch = [qm.Prefetch(query=qd, using="dense", limit=max(limit, 50), filter=scope)]
-                if q_sparse is not None:
-                    prefetch.append(qm.Prefetch(query=q_sparse, using="bm25", limit=max(limit, 50), filter=scope))
-                res = self.client.query_points(COLLECTION, prefetch=prefetch, query_filter=scope,
-                                               query=qm.FusionQuery(fusion=qm.Fusion.DBSF), limit=limit,
-                                               with_payload=False, with_vectors=["dense"])
-        scores: dict[str, float] = {}
-        cosines: dict[str, float] = {}
-        for p in res.points:
-            scores[str(p.id)] = float(p.score)
-            vec = p.vector.get("dense") if isinstance(p.vector, dict) else None
-            if dense is not None and vec is not None:
-                cosines[str(p.id)] = float(np.dot(np.asarray(vec, dtype=np.float32), unit(dense)))
-        return scores, cosines
+            return self.store.hybrid(dense, sparse, limit, self._search_filter(document_ids))
 
     def sparse(self, query: str, limit: int, document_ids: Sequence[str] | None = None) -> dict[str, float]:
         q = fts_query(query)
@@ -741,25 +741,21 @@ class Index:
 
     def document_vectors(self, document_id: str, limit: int = 2000) -> np.ndarray:
         """The dense vectors of a document's visible chunks (at most ``limit``), from the store."""
-        from qdrant_client import models as qm
-
         with self.lock:
             row = self._db.execute("SELECT ready_key FROM documents WHERE id = ?", (document_id,)).fetchone()
             if row is None or not row[0]:
                 return np.zeros((0, self.dim), dtype=np.float32)
-            points, _next = self.client.scroll(
-                COLLECTION, scroll_filter=qm.Filter(must=[qm.FieldCondition(key="doc_key", match=qm.MatchValue(value=row[0]))]),
-                limit=limit, with_payload=False, with_vectors=["dense"])
-        vectors = [p.vector["dense"] for p in points if isinstance(p.vector, dict) and "dense" in p.vector]
+            points, _next = self.store.scroll(limit=limit, doc_key=row[0], with_payload=False)
+        vectors = [p.dense for p in points if p.dense is not None]
         return np.asarray(vectors, dtype=np.float32) if vectors else np.zeros((0, self.dim), dtype=np.float32)
 
     def count_points(self) -> int:
         with self.lock:
-            return int(self.client.count(COLLECTION, exact=True).count)
+            return self.store.count()
 
     def close(self) -> None:
         with self.lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+            if self._store is not None:
+                self._store.close()
+                self._store = None
             self._db.close()

@@ -1,0 +1,193 @@
+"""Qdrant Edge (``qdrant-edge-py``): the Qdrant engine in-process, for libraries past local mode's
+20,000 points. Segments live on disk, so opening reads no vectors into Python memory.
+
+Measured (100k points, 2 cores): open + first hybrid query in a fresh process 0.31 s, hybrid p50
+1.6 ms, exact dense 12 ms. Choices that follow from what was measured:
+
+- the WAL stays on: with it every acknowledged upsert survived kill -9; without it unflushed points
+  were lost and two processes could open one folder;
+- every Edge call holds the GIL for its whole duration, so writes go in bounded batches
+  (``WRITE_BATCH``) and ``optimize()`` (HNSW) is never called: exact search is fast enough, and
+  HNSW with default settings had poor recall;
+- a keyword payload index on ``doc_key`` and ``document_id``: deleting a version and filtering
+  out uncommitted ones are sub-millisecond.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.errors import LibraryLockedError
+from core.library_format import LibraryDamagedError
+from core.vectorstore.base import DENSE, SPARSE, WRITE_BATCH, Scope, Sparse, StoredPoint, VectorStore, unit
+
+log = logging.getLogger(__name__)
+
+EDGE_DIR = "qdrant-edge"
+_CONFIG_FILE = "edge_config.json"
+
+
+def edge_store_present(data_dir: Path) -> bool:
+    return (data_dir / EDGE_DIR / _CONFIG_FILE).is_file()
+
+
+def _id(value: Any) -> str:
+    return str(value)
+
+
+def _sparse_of(vector: Any) -> Sparse | None:
+    sv = vector.get(SPARSE) if isinstance(vector, dict) else None
+    return (list(sv.indices), list(sv.values)) if sv is not None else None
+
+
+def _point(record: Any, with_payload: bool) -> StoredPoint:
+    vec = record.vector if isinstance(record.vector, dict) else {}
+    dense = vec.get(DENSE)
+    return StoredPoint(_id(record.id), list(dense) if dense is not None else None, _sparse_of(vec),
+                       dict(record.payload or {}) if with_payload else {})
+
+
+class EdgeStore(VectorStore):
+    kind = "edge"
+
+    def __init__(self, folder: Path, dim: int, create: bool = True) -> None:
+        """Open the shard in ``folder``, creating it when ``create`` and the folder holds none.
+        Another process holding it is ``LibraryLockedError``; an unreadable one ``LibraryDamagedError``."""
+        import qdrant_edge as qe
+
+        self.folder = folder
+        self.dim = dim
+        self._qe = qe
+        present = (folder / _CONFIG_FILE).is_file()
+        try:
+            if present:
+                self.shard = qe.EdgeShard.load(str(folder))
+            elif create:
+                folder.mkdir(parents=True, exist_ok=True)
+                config = qe.EdgeConfig(
+                    vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Dot)},
+                    sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+                    wal_enabled=True)
+                self.shard = qe.EdgeShard.create(str(folder), config)
+                for key in ("doc_key", "document_id"):
+                    self.shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Keyword))
+            else:
+                raise LibraryDamagedError(str(folder), "the vector store folder is missing")
+        except (LibraryDamagedError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001 - qdrant_edge raises plain Exception with a message
+            if "WouldBlock" in str(exc):
+                raise LibraryLockedError(str(folder.parent)) from None
+            raise LibraryDamagedError(str(folder), f"the vector store is damaged ({' '.join(str(exc).split())[:160]})"
+                                      ) from None
+        stored = self.shard_config()
+        self.has_sparse = SPARSE in (stored.get("sparse_vectors") or {}) if stored else True
+
+    def shard_config(self) -> dict[str, Any]:
+        import json
+
+        try:
+            data = json.loads((self.folder / _CONFIG_FILE).read_text(encoding="utf-8"))  # type: ignore[operator]
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def _filter(self, scope: Scope, doc_key: str | None = None) -> Any:
+        qe = self._qe
+        must: list[Any] = []
+        if scope.document_ids:
+            must.append(qe.FieldCondition(key="document_id", match=qe.MatchAny(any=list(scope.document_ids))))
+        if doc_key is not None:
+            must.append(qe.FieldCondition(key="doc_key", match=qe.MatchValue(doc_key)))
+        must_not = [qe.FieldCondition(key="doc_key", match=qe.MatchAny(any=list(scope.hidden)))] if scope.hidden else []
+        if not must and not must_not:
+            return None
+        return qe.Filter(must=must or None, must_not=must_not or None)
+
+    def upsert(self, points: Sequence[StoredPoint]) -> None:
+        qe = self._qe
+        for i in range(0, len(points), WRITE_BATCH):
+            batch = []
+            for p in points[i:i + WRITE_BATCH]:
+                vector: dict[str, Any] = {}
+                if p.dense is not None:
+                    vector[DENSE] = [float(x) for x in p.dense]
+                if p.sparse is not None and self.has_sparse:
+                    vector[SPARSE] = qe.SparseVector(list(p.sparse[0]), [float(v) for v in p.sparse[1]])
+                batch.append(qe.Point(p.id, vector, p.payload))
+            self.shard.update(qe.UpdateOperation.upsert_points(batch))
+
+    def delete_ids(self, ids: Sequence[str]) -> None:
+        for i in range(0, len(ids), WRITE_BATCH * 4):
+            self.shard.update(self._qe.UpdateOperation.delete_points(list[Any](ids[i:i + WRITE_BATCH * 4])))
+
+    def delete_doc_key(self, doc_key: str) -> None:
+        self.shard.update(self._qe.UpdateOperation.delete_points_by_filter(self._filter(Scope(), doc_key)))
+
+    def set_payload(self, ids: Sequence[str], payload: dict[str, Any]) -> None:
+        for i in range(0, len(ids), WRITE_BATCH * 4):
+            self.shard.update(self._qe.UpdateOperation.set_payload(list[Any](ids[i:i + WRITE_BATCH * 4]), payload))
+
+    def dense(self, vector: np.ndarray, limit: int, scope: Scope) -> dict[str, float]:
+        qe = self._qe
+        res = self.shard.query(qe.QueryRequest(limit=limit, query=qe.Query.Nearest(unit(vector).tolist(), using=DENSE),
+                                               filter=self._filter(scope), with_payload=False))
+        return {_id(p.id): float(p.score) for p in res}
+
+    def hybrid(self, dense: np.ndarray | None, sparse: Sparse | None, limit: int,
+               scope: Scope) -> tuple[dict[str, float], dict[str, float]]:
+        qe = self._qe
+        flt = self._filter(scope)
+        q_sparse = qe.SparseVector(list(sparse[0]), [float(v) for v in sparse[1]]) if sparse and sparse[0] else None
+        if dense is None:
+            if q_sparse is None:
+                return {}, {}
+            res = self.shard.query(qe.QueryRequest(limit=limit, query=qe.Query.Nearest(q_sparse, using=SPARSE),
+                                                   filter=flt, with_payload=False))
+            return {_id(p.id): float(p.score) for p in res}, {}
+        qd = unit(dense)
+        pool = max(limit, 50)
+        prefetch = [qe.Prefetch(limit=pool, query=qe.Query.Nearest(qd.tolist(), using=DENSE), filter=flt)]
+        if q_sparse is not None:
+            prefetch.append(qe.Prefetch(limit=pool, query=qe.Query.Nearest(q_sparse, using=SPARSE), filter=flt))
+        res = self.shard.query(qe.QueryRequest(limit=limit, prefetches=prefetch, query=qe.Fusion.Dbsf(), filter=flt,
+                                               with_payload=False, with_vector=[DENSE]))
+        scores: dict[str, float] = {}
+        cosines: dict[str, float] = {}
+        for p in res:
+            scores[_id(p.id)] = float(p.score)
+            vec = p.vector.get(DENSE) if isinstance(p.vector, dict) else None
+            if vec is not None:
+                cosines[_id(p.id)] = float(np.dot(np.asarray(vec, dtype=np.float32), qd))
+        return scores, cosines
+
+    def retrieve(self, ids: Sequence[str], with_payload: bool = False,
+                 with_vectors: bool = True) -> list[StoredPoint]:
+        out: list[StoredPoint] = []
+        for i in range(0, len(ids), WRITE_BATCH * 4):
+            recs = self.shard.retrieve(list[Any](ids[i:i + WRITE_BATCH * 4]), with_payload=with_payload,
+                                       with_vector=with_vectors)
+            out += [_point(r, with_payload) for r in recs]
+        return out
+
+    def scroll(self, offset: Any = None, limit: int = 1024, doc_key: str | None = None,
+               with_payload: bool = True, with_vectors: bool = True) -> tuple[list[StoredPoint], Any]:
+        qe = self._qe
+        recs, nxt = self.shard.scroll(qe.ScrollRequest(offset=offset, limit=limit,
+                                                       filter=self._filter(Scope(), doc_key) if doc_key else None,
+                                                       with_payload=with_payload, with_vector=with_vectors))
+        return [_point(r, with_payload) for r in recs], nxt
+
+    def count(self) -> int:
+        return int(self.shard.count(self._qe.CountRequest(exact=True)))
+
+    def close(self) -> None:
+        try:
+            self.shard.flush()
+        finally:
+            self.shard.close()
