@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
 
 from desktop.services import AboutInfo
@@ -24,8 +25,12 @@ class AboutDialog(QDialog):
         font.setBold(True)
         self.title.setFont(font)
         body = QLabel("Footnote reads your documents on this computer and answers questions about them, "
-                      f"citing every passage it used.\n\nLibrary: {info.data_dir}")
+                      "citing every passage it used.")
         body.setWordWrap(True)
+        self.data_folder = QLabel(f"Data folder (library, settings, log): {info.data_dir}")
+        self.data_folder.setObjectName("aboutDataFolder")
+        self.data_folder.setWordWrap(True)
+        self.data_folder.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         heading = QLabel("Model licences")
         heading.setObjectName("paneTitle")
         self.licences = SafeTextBrowser()
@@ -38,6 +43,7 @@ class AboutDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(self.title)
         layout.addWidget(body)
+        layout.addWidget(self.data_folder)
         layout.addWidget(heading)
         layout.addWidget(self.licences, 1)
         layout.addWidget(buttons)

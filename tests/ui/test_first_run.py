@@ -41,3 +41,15 @@ def test_the_empty_library_says_how_to_add_documents(qtbot, window, docs: Path, 
     qtbot.waitUntil(lambda: all_ready(window, ["tea.md"]), timeout=IMPORT_MS)
     qtbot.waitUntil(lambda: "Ask a question" in chat.empty_title.text(), timeout=IMPORT_MS)
     assert not chat.empty_add.isVisible() and not window.library.empty.isVisible()
+
+
+def test_about_names_the_version_the_licences_and_the_data_folder(qtbot, window) -> None:
+    from importlib import metadata
+
+    window.about_action.trigger()
+    qtbot.waitUntil(lambda: window.about_dialog is not None and window.about_dialog.isVisible(), timeout=30_000)
+    dlg = window.about_dialog
+    assert dlg.title.text() == f"Footnote {metadata.version('footnote')}"
+    assert str(window.services.data_dir) in dlg.data_folder.text()
+    licences = dlg.licences.toPlainText()
+    assert "Apache" in licences and "Qwen" in licences and "all-MiniLM-L6-v2" in licences
