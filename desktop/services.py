@@ -127,6 +127,9 @@ class Services(QObject):
         self.answer: AnswerJob | None = None
         self._closing = False
         self._closed = False  # the engine was closed (or released for exit)
+        from desktop.api.inapp import InAppApi  # Qt-free and light: FastAPI loads only when switched on
+
+        self.api = InAppApi(lambda: self._wait_engine(threading.Event()), lambda: emit(self.library_changed))
 
     # -- engine lifecycle -----------------------------------------------------------------------
 
@@ -170,6 +173,7 @@ class Services(QObject):
                 emit(self.library_changed)
             elif step == "warm":
                 self._set_state("ready", "Ready")
+                self.apply_api()
             elif step == "outdated":
                 self.reprocess()
 
@@ -248,6 +252,44 @@ class Services(QObject):
             for f in dataclasses.fields(Settings):
                 setattr(self._engine.settings, f.name, getattr(new, f.name))
         log.info("settings saved path=%s", self.data_dir)
+        if self._engine is not None:
+            self.apply_api(new)
+
+    # -- the local API (desktop.api, the same server as `footnote serve`) ------------------------------
+
+    def apply_api(self, settings: Settings | None = None, on_result: Callable[[str], None] | None = None) -> None:
+        """Start or stop the in-app API to match the settings' switch, in a worker; a failure (a port
+        in use, no keyring and no FOOTNOTE_API_TOKEN) comes back as one sentence."""
+        s = settings or self._live_settings()
+        enabled, port = bool(s.api_enabled), int(s.api_port)
+        if not enabled and self.api.status == "off":
+            return
+
+        def shown(text: str) -> None:
+            if on_result is not None:
+                on_result(text)
+            elif text.startswith("Local API not started"):
+                self._report(text)
+
+        self.run(lambda: self.api.apply(enabled, port), shown, what="Starting the local API")
+
+    def api_token(self, on_result: Callable[[str], None], on_error: Callable[[str], None]) -> None:
+        """The local API's token (generated on first use), for the settings dialog to show."""
+        def work() -> str:
+            from core import secrets
+
+            return secrets.api_token()
+
+        self.run(work, on_result, on_error, what="Reading the API token")
+
+    def regenerate_api_token(self, on_result: Callable[[str], None], on_error: Callable[[str], None]) -> None:
+        """A new token; the running server accepts only the new one from the next request on."""
+        def work() -> str:
+            from core import secrets
+
+            return secrets.regenerate_api_token()
+
+        self.run(work, on_result, on_error, what="Making a new API token")
 
     # -- generic calls ----------------------------------------------------------------------------
 
@@ -672,6 +714,7 @@ class Services(QObject):
         started = time.monotonic()
         if not self._closing:
             self._closing = True
+            self.api.stop(min(timeout_s, 2.0))
             if self.answer is not None:
                 self.answer.stop()
             self.cancel_imports()

@@ -12,8 +12,10 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -209,6 +211,7 @@ class SettingsDialog(QDialog):
         self.blocked_topics.setTabChangesFocus(True)
         lform.addRow("Blocked topics", self.blocked_topics)
         tabs.addTab(lib, "Library")
+        tabs.addTab(self._api_page(s), "Local API")
 
         self.error = QLabel()
         self.error.setObjectName("errorText")
@@ -293,6 +296,72 @@ class SettingsDialog(QDialog):
         self._saving_key = busy
         self.buttons.setEnabled(not busy)
 
+    # -- the local API ----------------------------------------------------------------------------
+
+    def _api_page(self, s: Settings) -> QWidget:
+        page = QWidget()
+        form = QFormLayout(page)
+        self.api_enabled = QCheckBox("Run the local API while Footnote is open")
+        self.api_enabled.setObjectName("apiEnabled")
+        self.api_enabled.setAccessibleName("Run the local API")
+        self.api_enabled.setChecked(s.api_enabled)
+        self.api_enabled.setToolTip(_desc("api_enabled"))
+        form.addRow(self.api_enabled)
+        self.api_port = QSpinBox()
+        self.api_port.setObjectName("apiPort")
+        self.api_port.setAccessibleName("Local API port")
+        self.api_port.setRange(1024, 65535)
+        self.api_port.setValue(s.api_port)
+        form.addRow("Port (on 127.0.0.1)", self.api_port)
+        self.api_token = QLineEdit()
+        self.api_token.setObjectName("apiToken")
+        self.api_token.setAccessibleName("Local API token")
+        self.api_token.setReadOnly(True)
+        self.api_token.setEchoMode(QLineEdit.EchoMode.Password)
+        self.api_token.setPlaceholderText("Choose Show to see the token")
+        row = QHBoxLayout()
+        row.addWidget(self.api_token, 1)
+        for name, label, slot in (("showApiToken", "Show", self._show_api_token),
+                                  ("copyApiToken", "Copy", self._copy_api_token),
+                                  ("newApiToken", "New token", self._new_api_token)):
+            button = QPushButton(label)
+            button.setObjectName(name)
+            button.setAccessibleName(f"{label} (API token)")
+            button.clicked.connect(slot)
+            row.addWidget(button)
+        form.addRow("Token", self._wrap(row))
+        running = self.services.api.status
+        self.api_status = QLabel(running if running != "off" else
+                                 "OpenAI-compatible chat, import and search for your own scripts; every request "
+                                 "needs the token (Authorization: Bearer …). Documentation at /docs.")
+        self.api_status.setObjectName("apiStatus")
+        self.api_status.setWordWrap(True)
+        form.addRow(self.api_status)
+        return page
+
+    def _set_api_token(self, token: str, copy: bool = False) -> None:
+        self.api_token.setText(token)
+        self.api_token.setEchoMode(QLineEdit.EchoMode.Normal)
+        if copy:
+            QGuiApplication.clipboard().setText(token)
+            self.api_status.setText("Token copied")
+
+    def _show_api_token(self) -> None:
+        self.services.api_token(self._set_api_token, self._api_error)
+
+    def _copy_api_token(self) -> None:
+        self.services.api_token(lambda t: self._set_api_token(t, copy=True), self._api_error)
+
+    def _new_api_token(self) -> None:
+        def made(token: str) -> None:
+            self._set_api_token(token)
+            self.api_status.setText("A new token is in use: programs with the old one must be given this one")
+
+        self.services.regenerate_api_token(made, self._api_error)
+
+    def _api_error(self, text: str) -> None:
+        self.api_status.setText(text)
+
     # -- models ---------------------------------------------------------------------------------
 
     def open_models(self) -> ModelManager:
@@ -347,6 +416,8 @@ class SettingsDialog(QDialog):
             openai_model=self.openai_model.text().strip() or self.settings.openai_model,
             blocked_terms=lines(self.blocked_terms),
             blocked_topics=lines(self.blocked_topics),
+            api_enabled=self.api_enabled.isChecked(),
+            api_port=self.api_port.value(),
         )
 
     def _accept(self) -> None:
