@@ -24,6 +24,13 @@ from tests.run_suite import SecretService  # noqa: E402
 TEST_LLM = "smollm2-135m-instruct-q4_1"
 os.environ.setdefault("FOOTNOTE_DEFAULT_LLM", TEST_LLM)
 
+# A private config folder for the whole run (and every subprocess it starts): a data-folder choice
+# saved by a real user never leaks into a test, and no test writes one into the user's settings.
+if "FOOTNOTE_TEST_CONFIG_HOME" not in os.environ:
+    import tempfile
+
+    os.environ["FOOTNOTE_TEST_CONFIG_HOME"] = os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="footnote-config-")
+
 
 @pytest.fixture
 def real_default_model(monkeypatch: pytest.MonkeyPatch) -> None:
