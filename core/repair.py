@@ -497,6 +497,12 @@ def _reconcile(db: sqlite3.Connection, client: VectorStore, points: dict[str, _P
                "ON CONFLICT(key) DO UPDATE SET value=CAST(value AS INTEGER)+1")
     db.execute("INSERT INTO meta(key, value) VALUES('repaired_at', ?) ON CONFLICT(key) DO UPDATE SET "
                "value=excluded.value", (str(time.time()),))
+    # The store the library uses, so a registry rebuilt from scratch still opens the right one.
+    db.execute("INSERT INTO meta(key, value) VALUES('vector_store', ?) ON CONFLICT(key) DO UPDATE SET "
+               "value=excluded.value", (client.kind,))
+    if client.kind == "server":
+        db.execute("INSERT INTO meta(key, value) VALUES('vector_url', ?) ON CONFLICT(key) DO UPDATE SET "
+                   "value=excluded.value", (str(getattr(client, "url", "")),))
     db.execute("COMMIT")
     report.documents = int(db.execute("SELECT count(*) FROM documents WHERE status='ready'").fetchone()[0])
     report.chunks = int(db.execute("SELECT count(*) FROM chunks").fetchone()[0])
