@@ -95,8 +95,23 @@ class SingleInstance(QObject):
 
     def notify_running(self, sources: list[str] | None = None) -> bool:
         """True when a window on this library took our sources (if any) and came forward."""
-        ok = remote.send_open(self.data_dir, list(sources or []))
+        if remote.supported():
+            ok = remote.send_open(self.data_dir, list(sources or []))
+        else:  # no AF_UNIX (Windows): Qt's own socket, and only "come forward"
+            ok = self._activate_with_qt()
         log.info("second instance notify name=%s acknowledged=%s sources=%d", self.name, ok, len(sources or []))
+        return ok
+
+    def _activate_with_qt(self, timeout_ms: int = 1500) -> bool:
+        sock = QLocalSocket()
+        sock.connectToServer(self.name)
+        if not sock.waitForConnected(timeout_ms):
+            return False
+        sock.write(ACTIVATE + b"\n")
+        sock.flush()
+        sock.waitForBytesWritten(timeout_ms)
+        ok = sock.waitForReadyRead(timeout_ms) and bytes(sock.readAll().data()).startswith(b"ok")
+        sock.disconnectFromServer()
         return ok
 
     def listen(self) -> bool:
