@@ -65,6 +65,10 @@ def cmd_ingest(args: argparse.Namespace, ctx: CliContext) -> int:
                 _line(ctx, bar, f"failed    {printable(ev.error)}", err=True)
     if bar is not None:
         bar.close()
+    if not ctx.json and imported:
+        from desktop.cli_store import run_due_move
+
+        run_due_move(ctx)  # past 20,000 passages the library moves to Qdrant Edge
     if ctx.json:
         ctx.emit({"imported": imported, "skipped": skipped, "failed": failed})
     else:
@@ -299,8 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
         cli_answers = None  # type: ignore[assignment]
     if cli_answers is not None:
         cli_answers.register(sub)
-    from desktop import cli_models, cli_serve, cli_watch
+    from desktop import cli_models, cli_serve, cli_store, cli_watch
 
+    cli_store.register(sub)
     cli_models.register(sub)
     cli_watch.register(sub)
     cli_serve.register(sub)

@@ -154,6 +154,9 @@ class Services(QObject):
             yield "warm"
             if engine.outdated():
                 yield "outdated"
+            due = getattr(engine, "store_move_due", None)
+            if due is not None and due() is not None:
+                yield "move_store"  # past 20,000 passages, or a move that was interrupted
             # Loading llama.cpp (dlopen, the GGUF, and compiling its Jinja chat template in Python)
             # starves the GUI thread for a few hundred ms on two cores; do it now, while nothing is
             # happening, not in the middle of an import when the first question comes.
@@ -176,6 +179,8 @@ class Services(QObject):
                 self.apply_api()
             elif step == "outdated":
                 self.reprocess()
+            elif step == "move_store":
+                self.move_store()
 
         def on_error(exc: BaseException) -> None:
             self._engine_error = exc
@@ -454,6 +459,29 @@ class Services(QObject):
             on_error=lambda exc: job._finish(user_message(exc, "Updating the library")), on_finished=on_finished)
         self.jobs.append(job)
         log.info("reprocess queued")
+        emit(self.import_started, job)
+        return job
+
+    def move_store(self) -> ImportJob:
+        """Move the library's vectors to the store it needs (Qdrant Edge past 20,000 passages) in the
+        background, with progress like an import's; search uses the old store until the move is done,
+        and a move cut short (quit, crash) resumes at the next start."""
+        job = ImportJob("Moving the library to Qdrant Edge", self)
+
+        def work(cancel: threading.Event) -> Iterator[IngestEvent]:
+            yield from self._wait_engine(cancel).move_store(cancel=cancel)
+
+        def on_finished() -> None:
+            job._finish()
+            if job in self.jobs:
+                self.jobs.remove(job)
+            emit(self.library_changed)
+
+        job.worker = self.import_pool.start(
+            work, name="move_store", on_yield=job._on_event,
+            on_error=lambda exc: job._finish(user_message(exc, "Moving the library")), on_finished=on_finished)
+        self.jobs.append(job)
+        log.info("store move queued")
         emit(self.import_started, job)
         return job
 
