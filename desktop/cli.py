@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -336,7 +337,12 @@ def _in_window(args: argparse.Namespace, ctx: CliContext) -> int | None:
     (same output, same exit code); None when no window runs."""
     from desktop import remote
 
-    if args.command in remote.LIBRARY_COMMANDS:
+    if remote.runs_in_window(args):
+        if args.command == "watch":  # folders are the caller's: the window has another working folder
+            if getattr(args, "folder", None):
+                args.folder = os.path.abspath(os.path.expanduser(args.folder))
+            if getattr(args, "folders", None):
+                args.folders = [os.path.abspath(os.path.expanduser(f)) for f in args.folders]
         return remote.forward(ctx.data_dir, args, ctx.out, ctx.err)
     if args.command == "repair" and remote.window_running(ctx.data_dir):
         raise LibraryLockedError(f"{ctx.data_dir}; repair needs it to itself: close the Footnote window, or "

@@ -41,7 +41,17 @@ log = logging.getLogger(__name__)
 
 PROTOCOL = 1
 #: Commands that need the library; with a window open they run there instead of failing as locked.
-LIBRARY_COMMANDS = ("ingest", "search", "list", "remove", "ask")
+LIBRARY_COMMANDS = ("ingest", "search", "list", "remove", "ask", "related", "watch")
+#: Of these commands, only these subcommands need the library (the others run in the CLI itself).
+WINDOW_SUBCOMMANDS = {"watch": ("sync", "remove")}
+
+
+def runs_in_window(args: argparse.Namespace) -> bool:
+    """Whether this command needs the library, so that a running window must run it."""
+    if args.command not in LIBRARY_COMMANDS:
+        return False
+    subcommands = WINDOW_SUBCOMMANDS.get(args.command)
+    return subcommands is None or getattr(args, f"{args.command}_command", None) in subcommands
 #: Arguments that never travel: the window uses its own data folder, log level and handlers.
 LOCAL_ARGS = {"func", "data_dir", "verbose", "self_test", "command"}
 CONNECT_TIMEOUT_S = 2.0

@@ -44,12 +44,22 @@ PATH_ARGS = ("queries_file", "questions_file")
 POLL_S = 0.1
 
 
+def _watch(args: argparse.Namespace, ctx: CliContext) -> int:
+    from desktop import cli_watch
+
+    if args.watch_command == "sync":
+        return cli_watch.cmd_watch_sync(args, ctx)
+    if args.watch_command == "remove":
+        return cli_watch.cmd_watch_remove(args, ctx)
+    raise FootnoteError(f"watch {args.watch_command}: runs in the command line itself, not in the window")
+
+
 def _command(name: str) -> Callable[[argparse.Namespace, CliContext], int] | None:
     from desktop import cli, cli_answers
 
     commands: dict[str, Callable[[argparse.Namespace, CliContext], int]] = {
         "ingest": cli.cmd_ingest, "search": cli.cmd_search, "list": cli.cmd_list, "remove": cli.cmd_remove,
-        "ask": cli_answers.cmd_ask,
+        "ask": cli_answers.cmd_ask, "related": cli.cmd_related, "watch": _watch,
     }
     return commands.get(name) if name in remote.LIBRARY_COMMANDS else None
 

@@ -73,13 +73,16 @@ def test_cli_library_commands_run_in_the_window_and_print_the_same(
                                 "2 imported, 0 unchanged, 0 failed"]
     assert all_ready(window, ["tea.md", "solar.md"])  # the window showed the import like a drop
     commands = [("list",), ("list", "--json"), ("search", "--json", "green tea origin"), ("search", "photovoltaic"),
-                ("remove", "no-such-document"), ("ingest", "--json", str(docs / "tea.md"))]
+                ("remove", "no-such-document"), ("ingest", "--json", str(docs / "tea.md")),
+                ("related", "--json", str(docs / "tea.md")), ("conversations", "list")]
     in_window = [finish(qtbot, start(data_dir, *c)) for c in commands]
     assert in_window[0][0] == 0 and "Green tea" in in_window[0][1] and "ready" in in_window[0][1]
     hits = json.loads(in_window[2][1])["results"]
     assert hits and hits[0]["title"] == "Green tea"
     assert in_window[4][0] == 1 and "no-such-document" in in_window[4][2]
     assert json.loads(in_window[5][1])["skipped"][0]["reason"].startswith("unchanged")
+    assert [Path(d["source"]).name for d in json.loads(in_window[6][1])["related"]] == ["solar.md"]
+    assert in_window[7][0] == 0
 
     code, out, err = finish(qtbot, start(data_dir, "repair"))
     assert code == 3 and "close the Footnote window" in err and out == ""
@@ -152,3 +155,14 @@ def test_footnote_file_without_a_window_starts_one_that_imports_it(qtbot: Any, t
         if proc.poll() is None:
             proc.kill()
         proc.communicate(timeout=30)
+
+
+def test_watch_sync_runs_in_the_window(qtbot: Any, window: Any, served: SingleInstance, data_dir: Path,
+                                       docs: Path) -> None:
+    code, out, err = finish(qtbot, start(data_dir, "watch", "add", str(docs)))
+    assert code == 0, err
+    (docs / "kelp.md").write_text("# Kelp\n\nKelp forests grow along cold, nutrient-rich coasts.\n", encoding="utf-8")
+    code, out, err = finish(qtbot, start(data_dir, "watch", "sync", ".", cwd=docs))  # the caller's folder
+    assert code == 0, err
+    assert "already open" not in err
+    qtbot.waitUntil(lambda: all_ready(window, ["kelp.md"]), timeout=CLI_TIMEOUT_MS)
