@@ -137,9 +137,7 @@ def render_page(path: str | Path, page: int, *, scale: float | None = None, fit_
             except pdfium.PdfiumError as exc:
                 raise LoadError(source, f"page {number} cannot be read (PDFium: {exc})") from None
             try:
-                width_pt, height_pt = pdf_page.get_size()
-                if pdf_page.get_rotation() in (90, 270):
-                    width_pt, height_pt = height_pt, width_pt
+                width_pt, height_pt = pdf_page.get_size()  # as displayed: /Rotate already applied
                 if scale is None:
                     scale = (fit_width / width_pt) if fit_width and width_pt > 0 else 96 / 72
                 scale = clamp_scale(scale, width_pt, height_pt)

@@ -111,9 +111,11 @@ class SourceViewer(QWidget):
         self.page_mode = QToolButton()
         self.page_mode.setText("Page")
         self.page_mode.setToolTip("The PDF page, with the passage marked")
+        self.page_mode.setAccessibleName("Show the page")
         self.text_mode = QToolButton()
         self.text_mode.setText("Text")
         self.text_mode.setToolTip("The document's text, scrolled to the passage")
+        self.text_mode.setAccessibleName("Show the text")
         self._modes = QButtonGroup(self)
         for i, b in enumerate((self.text_mode, self.page_mode)):
             b.setCheckable(True)
@@ -237,8 +239,11 @@ class SourceViewer(QWidget):
             self.live_link.setText(f"Live page: <a href='{href}'>{html.escape(view.live_url)}</a>")
             self.live_link.setToolTip("The page as it is now, in the browser (the text here is the stored copy)")
             self.live_link.show()
-        if view.note:
-            self.note.setText(view.note)
+        notes = [view.note] if view.note else []
+        if view.text is not None and view.text.clipped:
+            notes.append("A long document: the text shown is the part around the passage.")
+        if notes:
+            self.note.setText(" ".join(notes))
             self.note.show()
         if view.page is not None:
             rng = view.page.char_range if view.page.page == (c.page or view.page.page) else None
