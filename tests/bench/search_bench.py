@@ -65,14 +65,19 @@ def fresh_search(data: Path, query: str) -> dict[str, float]:
 
     env = dict(os.environ, FOOTNOTE_DATA_DIR=str(data))
     exe = Path(sys.executable).with_name("footnote")
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([str(exe), "search", query, "--json"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
+    # A small launcher forks the search: a child forked from this big process would report this
+    # process's peak RSS as its own (ru_maxrss survives exec).
+    launcher = ("import os, sys, time\n"
+                "t = time.perf_counter(); pid = os.fork()\n"
+                "if pid == 0: os.execv(sys.argv[1], sys.argv[1:])\n"
+                "_, status, usage = os.wait4(pid, 0)\n"
+                "print(status, time.perf_counter() - t, usage.ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", launcher, str(exe), "search", query, "--json"], env=env,
+                         capture_output=True, text=True, check=True).stdout.split()
+    status, wall, rss_kb = int(out[-3]), float(out[-2]), int(out[-1])
     if status != 0:
         raise SystemExit(f"footnote search failed in {data} (status {status})")
-    return {"wall_s": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024)}
+    return {"wall_s": round(wall, 2), "peak_rss_mb": round(rss_kb / 1024)}
 
 
 def main() -> None:
