@@ -172,7 +172,8 @@ def leave(services: Any, instance: Any, code: int) -> int:
     process ends with ``os._exit``, which also skips unloading the model and Python's teardown
     (where late signals from worker threads would only print warnings)."""
     started = time.monotonic()
-    if not services.shutdown():
+    # The window's close already cancelled everything and waited its second: only look again.
+    if not services.shutdown(0.1):
         services.abandon()
     instance.close()
     log.info("exit code=%d seconds=%.2f", code, time.monotonic() - started)

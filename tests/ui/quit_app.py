@@ -23,13 +23,14 @@ QUESTION = "Write a long, detailed essay about green tea: where it comes from, h
 
 
 def mark(state: str) -> None:
-    sys.stderr.write(f"{MARK}{state}\n")
-    sys.stderr.flush()
+    # Straight to fd 2: while llama.cpp loads a model, sys.stderr is redirected process-wide.
+    os.write(2, f"{MARK}{state}\n".encode())
 
 
 def drive(window: Any, state: str, folder: str, model: str) -> None:
     services = window.services
     once: set[str] = set()
+    slots: list[Any] = []
 
     def reach(name: str) -> None:
         if name not in once:
@@ -47,8 +48,13 @@ def drive(window: Any, state: str, folder: str, model: str) -> None:
         if state == "idle":
             reach("idle")
         elif state == "importing":
-            job = window.import_paths([folder])
-            job.event.connect(lambda ev: reach("importing") if ev.kind == "embedded" else None)
+            def on_event(ev: Any) -> None:
+                if ev.kind == "embedded":
+                    reach("importing")
+
+            slots.append(on_event)  # kept alive here, whatever the binding does with the connection
+            services.import_started.connect(lambda job: job.event.connect(on_event))
+            window.import_paths([folder])
         elif state in ("asking", "answering"):
             def started(job: Any) -> None:
                 if state == "asking":
