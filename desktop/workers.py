@@ -71,6 +71,12 @@ class Worker(QRunnable):
     def cancel(self) -> None:
         self.cancel_event.set()
 
+    def _set_dropped(self) -> None:
+        """Taken off the queue before it ran (the pool is closing)."""
+        self._done.set()
+        emit(self.signals.aborted)
+        emit(self.signals.finished)
+
     @property
     def is_done(self) -> bool:
         return self._done.is_set()
@@ -194,11 +200,14 @@ class WorkerPool(QObject):
             w.cancel()
 
     def close(self) -> None:
-        """Start nothing more, drop what is queued, and cancel what runs (quitting)."""
+        """Start nothing more, drop what is queued, and cancel what runs (quitting). A dropped
+        worker reports ``aborted`` and ``finished`` as a cancelled one would, so nothing waits on it."""
         with self._lock:
             self._closed = True
-        self._pool.clear()
-        self.cancel_all()
+        for w in self.active():
+            w.cancel()
+            if self._pool.tryTake(w):  # still queued: it will never run
+                w._set_dropped()
 
     def wait(self, deadline: float) -> bool:
         """Wait until ``deadline`` (``time.monotonic``) for the running workers; True when all ended."""

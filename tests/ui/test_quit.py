@@ -198,3 +198,29 @@ def test_close_and_ctrl_q_stop_the_work_and_free_the_library(qtbot, tmp_path: Pa
     assert services.shutdown(60.0)  # what is left of the last step ends; the engine closes
     assert not services.import_pool.active() and not services.pool.active()
     check_library(data)
+
+
+def test_closing_a_pool_drops_queued_work_and_reports_it(qtbot) -> None:
+    """A worker still queued when the pool closes never runs, yet ends (aborted, finished), so
+    quitting never waits on work that was not started."""
+    from desktop.workers import WorkerPool
+
+    pool = WorkerPool(max_threads=1)
+    release = threading.Event()
+    ran: list[str] = []
+
+    def blocker(cancel: threading.Event) -> None:
+        release.wait(30)
+        ran.append("blocker")
+
+    pool.start(blocker, name="blocker")
+    queued = pool.start(lambda _c: ran.append("queued"), name="queued")
+    with qtbot.waitSignals([queued.signals.aborted, queued.signals.finished], order="strict", timeout=5_000):
+        pool.close()
+    assert not pool.wait(time.monotonic() + 0.2)  # the running one is still inside its call
+    release.set()
+    assert pool.wait(time.monotonic() + 30)
+    assert ran == ["blocker"]
+    late = pool.start(lambda _c: ran.append("late"), name="late")  # a closed pool starts nothing
+    assert late.cancel_event.is_set() and pool.wait(time.monotonic())
+    assert ran == ["blocker"]
