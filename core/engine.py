@@ -268,7 +268,9 @@ class Engine:
             error = str(exc) if isinstance(exc, FootnoteError) else f"indexing failed ({type(exc).__name__}: {exc})"
             if not error.startswith(ex.source):
                 error = f"{ex.source}: {error}"
-            log.warning("ingest failed source=%s error=%s", ex.source, error)
+            cancelled = cancel is not None and cancel.is_set()
+            # A cancelled import is the user's choice, not a problem worth a warning.
+            (log.info if cancelled else log.warning)("ingest failed source=%s error=%s", ex.source, error)
             self.index.abort(doc_id, key, error)
             committed = True  # handled
             yield IngestEvent("failed", ex.source, title=ex.title, document_id=doc_id, error=error)
