@@ -166,3 +166,20 @@ def test_watch_sync_runs_in_the_window(qtbot: Any, window: Any, served: SingleIn
     assert code == 0, err
     assert "already open" not in err
     qtbot.waitUntil(lambda: all_ready(window, ["kelp.md"]), timeout=CLI_TIMEOUT_MS)
+
+
+def test_conversations_export_works_while_the_window_runs(qtbot: Any, window: Any, served: SingleInstance,
+                                                          data_dir: Path, tmp_path: Path) -> None:
+    from core.conversations import Citation
+
+    store = window.services.conversation_store()
+    conv = store.create("Tea")
+    cite = Citation(n=1, chunk_id="c1", document_id="d1", source="/docs/tea.md", title="Green tea", section="",
+                    page=None, text="Green tea originated in China.")
+    store.add_message(conv.id, "user", "Where does green tea come from?")
+    store.add_message(conv.id, "assistant", "From China [1].", citations=[cite])
+    out_file = tmp_path / "tea.md"
+    code, out, err = finish(qtbot, start(data_dir, "conversations", "export", conv.id, "-o", str(out_file)))
+    assert code == 0, err
+    text = out_file.read_text(encoding="utf-8")
+    assert "From China [1]." in text and "1. **Green tea**" in text
