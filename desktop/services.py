@@ -440,50 +440,45 @@ class Services(QObject):
         emit(self.import_started, job)
         return job
 
-    def reprocess(self) -> ImportJob:
-        """Re-read, in the background, the documents an older reader or chunker made; progress shows
-        like an import's, and search keeps the old passages until each document's new ones are in."""
-        job = ImportJob("Updating the library to the new reader", self)
+    def start_job(self, label: str, name: str, what: str,
+                  steps: Callable[[Engine, threading.Event], Iterator[IngestEvent]],
+                  then: Callable[[ImportJob], None] | None = None) -> ImportJob:
+        """Run engine work that yields ingest events in the import queue, shown like an import:
+        ``steps(engine, cancel)``; ``what`` names it in an error message; ``then(job)`` runs on the
+        GUI thread once it has finished."""
+        job = ImportJob(label, self)
 
         def work(cancel: threading.Event) -> Iterator[IngestEvent]:
-            yield from self._wait_engine(cancel).reprocess(cancel=cancel)
+            yield from steps(self._wait_engine(cancel), cancel)
 
         def on_finished() -> None:
             job._finish()
             if job in self.jobs:
                 self.jobs.remove(job)
             emit(self.library_changed)
+            if then is not None:
+                then(job)
 
         job.worker = self.import_pool.start(
-            work, name="reprocess", on_yield=job._on_event,
-            on_error=lambda exc: job._finish(user_message(exc, "Updating the library")), on_finished=on_finished)
+            work, name=name, on_yield=job._on_event,
+            on_error=lambda exc: job._finish(user_message(exc, what)), on_finished=on_finished)
         self.jobs.append(job)
-        log.info("reprocess queued")
+        log.info("%s queued", name)
         emit(self.import_started, job)
         return job
+
+    def reprocess(self) -> ImportJob:
+        """Re-read, in the background, the documents an older reader or chunker made; progress shows
+        like an import's, and search keeps the old passages until each document's new ones are in."""
+        return self.start_job("Updating the library to the new reader", "reprocess", "Updating the library",
+                              lambda engine, cancel: engine.reprocess(cancel=cancel))
 
     def move_store(self) -> ImportJob:
         """Move the library's vectors to the store it needs (Qdrant Edge past 20,000 passages) in the
         background, with progress like an import's; search uses the old store until the move is done,
         and a move cut short (quit, crash) resumes at the next start."""
-        job = ImportJob("Moving the library to Qdrant Edge", self)
-
-        def work(cancel: threading.Event) -> Iterator[IngestEvent]:
-            yield from self._wait_engine(cancel).move_store(cancel=cancel)
-
-        def on_finished() -> None:
-            job._finish()
-            if job in self.jobs:
-                self.jobs.remove(job)
-            emit(self.library_changed)
-
-        job.worker = self.import_pool.start(
-            work, name="move_store", on_yield=job._on_event,
-            on_error=lambda exc: job._finish(user_message(exc, "Moving the library")), on_finished=on_finished)
-        self.jobs.append(job)
-        log.info("store move queued")
-        emit(self.import_started, job)
-        return job
+        return self.start_job("Moving the library to Qdrant Edge", "move_store", "Moving the library",
+                              lambda engine, cancel: engine.move_store(cancel=cancel))
 
     def repair(self, on_result: Callable[[str], None], on_error: Callable[[str], None]) -> None:
         """Repair the library (``core.repair``) with the engine closed, then open it again."""

@@ -16,16 +16,15 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from core.events import UNCHANGED, IngestEvent
+from core.events import UNCHANGED
 from core.watch import ChangeBuffer, WatchRegistry, ignored
 from desktop.jobs import ImportJob
-from desktop.services import user_message
 from desktop.workers import emit
 
 log = logging.getLogger(__name__)
@@ -246,31 +245,17 @@ class FolderWatcher(QObject):
     def _start_job(self, folder: str, paths: list[str] | None) -> None:
         name = Path(folder).name or folder
         label = f"Watched folder {name}" if paths is None else f"Watched folder {name}: {len(paths)} changed"
-        services = self.services
-        job = ImportJob(label, services)
 
-        def work(cancel: threading.Event) -> Iterator[IngestEvent]:
-            engine = services._wait_engine(cancel)  # noqa: SLF001 - the same wait every import uses
-            yield from engine.sync_folder(folder, paths, cancel=cancel)
-
-        def finished() -> None:
-            job._finish()  # noqa: SLF001 - as Services' own jobs do
-            if job in services.jobs:
-                services.jobs.remove(job)
+        def finished(job: ImportJob) -> None:
             self._running.pop(folder, None)
-            emit(services.library_changed)
             self._report(folder, job)
             if folder in self._pending:
                 rest = self._pending.pop(folder)
                 self._start_job(folder, None if rest is None else sorted(rest))
 
-        job.worker = services.import_pool.start(
-            work, name="watch", on_yield=job._on_event,  # noqa: SLF001
-            on_error=lambda exc: job._finish(user_message(exc, f"Syncing {folder}")),  # noqa: SLF001
-            on_finished=finished)
-        self._running[folder] = job
-        services.jobs.append(job)
-        emit(services.import_started, job)
+        self._running[folder] = self.services.start_job(
+            label, "watch", f"Syncing {folder}",
+            lambda engine, cancel: engine.sync_folder(folder, paths, cancel=cancel), then=finished)
 
     def _report(self, folder: str, job: ImportJob) -> None:
         items = list(job.items.values())
