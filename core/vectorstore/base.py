@@ -14,7 +14,7 @@ inside the query, so an import in progress never crowds committed passages out o
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,3 +134,18 @@ class VectorStore(ABC):
     def describe(self) -> str:
         """Where the store is, for messages and logs."""
         return str(self.folder) if self.folder is not None else self.kind
+
+
+def fused_scores(points: Iterable[Any], query: np.ndarray,
+                 point_id: Callable[[Any], str]) -> tuple[dict[str, float], dict[str, float]]:
+    """(fused score, dense cosine with ``query``) per point of a hybrid query that returned each
+    point's dense vector; the cosine is what abstention looks at."""
+    scores: dict[str, float] = {}
+    cosines: dict[str, float] = {}
+    for p in points:
+        pid = point_id(p.id)
+        scores[pid] = float(p.score)
+        vec = p.vector.get(DENSE) if isinstance(p.vector, dict) else None
+        if vec is not None:
+            cosines[pid] = float(np.dot(np.asarray(vec, dtype=np.float32), query))
+    return scores, cosines

@@ -17,7 +17,18 @@ import numpy as np
 
 from core.errors import FootnoteError, LibraryLockedError
 from core.library_format import LibraryDamagedError
-from core.vectorstore.base import COLLECTION, DENSE, SPARSE, WRITE_BATCH, Scope, Sparse, StoredPoint, VectorStore, unit
+from core.vectorstore.base import (
+    COLLECTION,
+    DENSE,
+    SPARSE,
+    WRITE_BATCH,
+    Scope,
+    Sparse,
+    StoredPoint,
+    VectorStore,
+    fused_scores,
+    unit,
+)
 
 log = logging.getLogger(__name__)
 
@@ -201,14 +212,7 @@ class ClientStore(VectorStore):
         res = self.client.query_points(COLLECTION, prefetch=prefetch, query_filter=flt,
                                        query=qm.FusionQuery(fusion=qm.Fusion.DBSF), limit=limit,
                                        with_payload=False, with_vectors=[DENSE])
-        scores: dict[str, float] = {}
-        cosines: dict[str, float] = {}
-        for p in res.points:
-            scores[str(p.id)] = float(p.score)
-            vec = p.vector.get(DENSE) if isinstance(p.vector, dict) else None
-            if vec is not None:
-                cosines[str(p.id)] = float(np.dot(np.asarray(vec, dtype=np.float32), qd))
-        return scores, cosines
+        return fused_scores(res.points, qd, str)
 
     def retrieve(self, ids: Sequence[str], with_payload: bool = False,
                  with_vectors: bool = True) -> list[StoredPoint]:

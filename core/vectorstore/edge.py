@@ -24,7 +24,17 @@ import numpy as np
 
 from core.errors import LibraryLockedError
 from core.library_format import LibraryDamagedError
-from core.vectorstore.base import DENSE, SPARSE, WRITE_BATCH, Scope, Sparse, StoredPoint, VectorStore, unit
+from core.vectorstore.base import (
+    DENSE,
+    SPARSE,
+    WRITE_BATCH,
+    Scope,
+    Sparse,
+    StoredPoint,
+    VectorStore,
+    fused_scores,
+    unit,
+)
 
 log = logging.getLogger(__name__)
 
@@ -157,14 +167,7 @@ class EdgeStore(VectorStore):
             prefetch.append(qe.Prefetch(limit=pool, query=qe.Query.Nearest(q_sparse, using=SPARSE), filter=flt))
         res = self.shard.query(qe.QueryRequest(limit=limit, prefetches=prefetch, query=qe.Fusion.Dbsf(), filter=flt,
                                                with_payload=False, with_vector=[DENSE]))
-        scores: dict[str, float] = {}
-        cosines: dict[str, float] = {}
-        for p in res:
-            scores[_id(p.id)] = float(p.score)
-            vec = p.vector.get(DENSE) if isinstance(p.vector, dict) else None
-            if vec is not None:
-                cosines[_id(p.id)] = float(np.dot(np.asarray(vec, dtype=np.float32), qd))
-        return scores, cosines
+        return fused_scores(res, qd, _id)
 
     def retrieve(self, ids: Sequence[str], with_payload: bool = False,
                  with_vectors: bool = True) -> list[StoredPoint]:
