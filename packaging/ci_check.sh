@@ -6,12 +6,17 @@
 #    the bundle fails here; the answer must come from the bundled Qwen2.5-Coder-1.5B default.
 # 2. The keyring check once more against a real Secret Service (gnome-keyring-daemon inside
 #    dbus-run-session), when those tools are installed: the frozen app must find SecretService.
-# 3. The GUI once under Xvfb: the window "Footnote" appears (and is mapped, with an icon), the
+# 3. Hostile input through the frozen app's guarded parse workers (spawned processes need
+#    multiprocessing.freeze_support in the bundle): deep HTML and text without spaces import, a Word
+#    bomb and an image named .txt are refused with reasons, exit code 2, no traceback.
+# 4. The local API (FastAPI + uvicorn bundled): `footnote serve` answers /v1/search with the token
+#    and refuses a wrong one with 401.
+# 5. The GUI once under Xvfb: the window "Footnote" appears (and is mapped, with an icon), the
 #    engine opens in its worker, SIGTERM closes it, and the exit code is 0 with no traceback.
 # Every wait is bounded. Exit status 0 only when every check passed.
 set -uo pipefail
 
-# -- the GUI part, run inside xvfb-run by step 3 ------------------------------------------------
+# -- the GUI part, run inside xvfb-run by step 5 ------------------------------------------------
 gui_inner() {
   local app=$1 tmp=$2 limit=$3 pid wid= id icon cls rc t0=$SECONDS
   local log=$tmp/gui.err deadline=$(( SECONDS + limit )) ok=0
@@ -143,7 +148,69 @@ else
   echo "SKIP  keyring against a Secret Service (dbus-run-session or gnome-keyring-daemon missing)"
 fi
 
-# -- 3. GUI under Xvfb ----------------------------------------------------------------------------
+# -- 3. hostile input through the frozen app's guarded parse workers (spawned processes) ----------
+mkdir -p "$TMP/hostile/docs"
+/usr/bin/python3 - "$TMP/hostile/docs" <<'PYEOF'
+import sys, zipfile
+d = sys.argv[1]
+open(f"{d}/deep.html", "w").write("<html><body>" + "<div>" * 30000 + "<p>Frozen fjords carved by ice</p>"
+                                  + "</div>" * 30000 + "</body></html>")
+open(f"{d}/chinese.txt", "w", encoding="utf-8").write("北京是中国的首都" * 4000)
+open(f"{d}/photo.txt", "wb").write(b"\x89PNG\r\n\x1a\n" + bytes(64))
+with zipfile.ZipFile(f"{d}/bomb.docx", "w", zipfile.ZIP_DEFLATED) as z:
+    z.writestr("[Content_Types].xml", "<Types/>")
+    with z.open("word/document.xml", "w", force_zip64=True) as fh:  # 300 MB unpacked, a few hundred KB packed
+        block = b"<w:p/>" * 100_000
+        for _ in range(500):
+            fh.write(block)
+PYEOF
+(cd "$TMP/empty" && timeout -k 10 300 "${CLEAN[@]}" "$APP" --data-dir "$TMP/hostile/data" --json ingest "$TMP/hostile/docs" \
+  >"$TMP/hostile.json" 2>"$TMP/hostile.err")
+rc=$?
+summary=$(json_field "$TMP/hostile.json" '(sorted(r["source"].rsplit("/",1)[1] for r in o["imported"]), sorted(r["source"].rsplit("/",1)[1] for r in o["failed"]))' 2>&1)
+if [ $rc -eq 2 ] && [ "$summary" = "(['chinese.txt', 'deep.html'], ['bomb.docx', 'photo.txt'])" ] \
+   && ! grep -q Traceback "$TMP/hostile.err"; then
+  pass "hostile input: deep HTML and text without spaces imported, a Word bomb and a mislabelled image refused, exit 2"
+else
+  fail "hostile input through the guarded parse workers (exit $rc, got: $summary)"
+  show "$TMP/hostile.json"; show "$TMP/hostile.err"
+fi
+
+# -- 4. the local API (FastAPI + uvicorn inside the frozen app) --------------------------------------
+PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+(cd "$TMP/empty" && exec "${CLEAN[@]}" FOOTNOTE_API_TOKEN=ci-token-5e1 "$APP" --data-dir "$TMP/hostile/data" serve \
+  --port "$PORT" >"$TMP/serve.out" 2>"$TMP/serve.err") &
+SERVE_PID=$!
+api_ok=0
+for _ in $(seq 1 60); do
+  if /usr/bin/python3 - "$PORT" >"$TMP/api.out" 2>&1 <<'PYEOF'
+import json, sys, urllib.error, urllib.request
+base = f"http://127.0.0.1:{sys.argv[1]}"
+def call(path, data=None, token="ci-token-5e1"):
+    req = urllib.request.Request(base + path, data=json.dumps(data).encode() if data else None,
+                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(req, timeout=10))
+hits = call("/v1/search", {"query": "fjords carved by ice"})["data"]
+assert hits and hits[0]["source"].endswith("deep.html"), hits
+try:
+    call("/v1/documents", token="wrong")
+    raise SystemExit("a wrong token was accepted")
+except urllib.error.HTTPError as e:
+    assert e.code == 401, e.code
+print("ok")
+PYEOF
+  then api_ok=1; break; fi
+  sleep 1
+done
+kill -TERM "$SERVE_PID" 2>/dev/null; wait "$SERVE_PID" 2>/dev/null
+if [ $api_ok -eq 1 ]; then
+  pass "local API: /v1/search finds the imported page with the token; a wrong token gets 401"
+else
+  fail "local API in the frozen app"
+  show "$TMP/api.out"; show "$TMP/serve.err"
+fi
+
+# -- 5. GUI under Xvfb ----------------------------------------------------------------------------
 if ! command -v xvfb-run >/dev/null; then
   fail "GUI: xvfb-run is not installed (apt-get install xvfb xauth)"
 else
