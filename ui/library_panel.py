@@ -188,6 +188,10 @@ class LibraryDelegate(QStyledItemDelegate):
     PAD = 6
     ICON = 28
 
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._heights: dict[str, tuple[int, int]] = {}
+
     def _fonts(self, option: QStyleOptionViewItem) -> tuple[QFont, QFont]:
         bold = QFont(option.font)
         bold.setBold(True)
@@ -195,11 +199,21 @@ class LibraryDelegate(QStyledItemDelegate):
         small.setPointSizeF(max(6.0, option.font.pointSizeF() * 0.88))
         return bold, small
 
+    def _line_heights(self, option: QStyleOptionViewItem) -> tuple[int, int]:
+        """(bold line, small line) heights, measured once per font: a list of thousands of rows asks
+        for every row's size on each layout."""
+        key = option.font.key()
+        heights = self._heights.get(key)
+        if heights is None:
+            bold, small = self._fonts(option)
+            heights = self._heights[key] = (QFontMetrics(bold).height(), QFontMetrics(small).height())
+        return heights
+
     def sizeHint(self, option: QStyleOptionViewItem, index: ModelIndex) -> QSize:  # noqa: N802
-        bold, small = self._fonts(option)
-        lines = QFontMetrics(bold).height() + QFontMetrics(small).height()
+        bold_h, small_h = self._line_heights(option)
+        lines = bold_h + small_h
         if index.data(StatusRole) == "failed" or index.data(ErrorRole):
-            lines += QFontMetrics(small).height()
+            lines += small_h
         return QSize(200, max(self.ICON, lines) + 2 * self.PAD + 2)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: ModelIndex) -> None:
@@ -316,6 +330,9 @@ class LibraryPanel(QWidget):
         self.view.customContextMenuRequested.connect(self._menu)
         self.view.doubleClicked.connect(lambda _i: self._emit(self.open_requested))
         self.view.setVerticalScrollMode(QListView.ScrollMode.ScrollPerPixel)
+        # Thousands of rows are laid out a batch at a time between events, not in one long pass.
+        self.view.setLayoutMode(QListView.LayoutMode.Batched)
+        self.view.setBatchSize(100)
 
         # Until the library's list first arrives nothing is known: say so instead of "no documents".
         self._loading = True
