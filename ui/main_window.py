@@ -109,6 +109,7 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.services = services
         self.conversation_id: str | None = None
+        self._renamed_titles: dict[str, str] = {}  # renames this session, by conversation id
         self.answer_job: AnswerJob | None = None
         self._closing = False
         self._docs_pending = False
@@ -637,7 +638,8 @@ class MainWindow(QMainWindow):
             if self.conversation_id != cid:
                 return
             title, msgs = result
-            self.chat.clear(title or "Untitled")
+            # A rename made while this was being read wins over the title read before it.
+            self.chat.clear(self._renamed_titles.get(cid) or title or "Untitled")
             for m in msgs:
                 self.chat.add_history(m.role, m.content,
                                       self._named_model(result_from_message(m)) if m.role != "user" else None)
@@ -645,6 +647,8 @@ class MainWindow(QMainWindow):
         self.services.run(fetch, show, messages.error, what="Opening the conversation")
 
     def _rename_conversation(self, cid: str, title: str) -> None:
+        self._renamed_titles[cid] = title
+
         def done(_: Any) -> None:
             if cid == self.conversation_id:
                 self.chat.title.setText(title)
