@@ -261,6 +261,7 @@ class MainWindow(QMainWindow):
         self.ask_action = conv.addAction("&Ask", self.ask_typed)
         self.ask_action.setShortcut(QKeySequence("Ctrl+Return"))
         self.rename_action = conv.addAction("&Rename…", self.conversations.rename_current)
+        self.export_action = conv.addAction("E&xport…", self.conversations.export_current)
         self.delete_action = conv.addAction("&Delete", self.conversations.delete_current)
         self.stop_action = conv.addAction("&Stop answer", self.stop_answer)
         self.copy_action = conv.addAction("Copy answer", self.copy_answer)

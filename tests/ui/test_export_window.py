@@ -32,7 +32,7 @@ def test_export_a_conversation_to_markdown_and_json(qtbot, window, tmp_path: Pat
     assert text.startswith("# Tides") and "## When are spring tides?" in text and "Twice a month [1]." in text
     assert "1. **Tides**, page 3" in text
     monkeypatch.setattr(conversation_list.ExportDialog, "ask", classmethod(lambda cls, parent, title: (str(js), "json")))
-    window.conversations.export_current()
+    window.export_action.trigger()  # Conversation > Export… in the menu bar
     qtbot.waitUntil(js.exists, timeout=10_000)
     assert json.loads(js.read_text(encoding="utf-8"))["sources"][0]["page"] == 3
 
