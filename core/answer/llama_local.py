@@ -13,8 +13,8 @@ Two llama-cpp-python pitfalls are handled on load:
   /dev/null while loading (llama-cpp-python #796, #1874). In a windowed app those descriptors may
   be closed or shared with other threads, and the dance can crash or swallow output. We load with
   ``verbose=True`` (no descriptor games), install our own ``llama_log_set`` callback so llama.cpp's
-  native log goes to ``logging``, catch the few Python-level prints of the load in ``logging``
-  too, and turn ``verbose`` off afterwards.
+  native log goes to ``logging``, send the loading thread's few Python-level prints to ``logging``
+  too (other threads' output is untouched), and turn ``verbose`` off afterwards.
 * llama.cpp's CPU "extra buffer types" (AMX tiles, weight repacking) crashed with SIGSEGV in
   ``ggml_backend_amx_mul_mat`` on the AMX-capable VMs we test on; they give the bundled Q4_1 model
   nothing (repacking does not cover Q4_1). They are off unless ``FOOTNOTE_LLAMA_EXTRA_BUFTS=1``.
@@ -144,6 +144,58 @@ class _LogWriter(io.TextIOBase):
         return len(s)
 
 
+class _ThreadRouted:
+    """Stands in for ``sys.stdout``/``sys.stderr`` while a model loads: the loading thread's prints
+    go to the log, every other thread's writes reach the stream it replaced unchanged."""
+
+    def __init__(self, target: Any) -> None:
+        self.target = target
+
+    def write(self, s: str) -> int:
+        if threading.get_ident() in _loading_threads:
+            return _LOG_WRITER.write(s)
+        return int(self.target.write(s))
+
+    def flush(self) -> None:
+        if threading.get_ident() not in _loading_threads:
+            self.target.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.target, name)
+
+
+_LOG_WRITER = _LogWriter()
+_route_lock = threading.Lock()
+_loading_threads: set[int] = set()
+
+
+@contextlib.contextmanager
+def _load_prints_to_log() -> Iterator[None]:
+    """Send this thread's Python-level prints to the log while the block runs (a model load prints
+    metadata and chat-format guesses to stderr), without touching other threads' output."""
+    import sys
+
+    me = threading.get_ident()
+    with _route_lock:
+        if not _loading_threads:  # None (a windowed app) stays None: print() skips it
+            if sys.stdout is not None:
+                sys.stdout = _ThreadRouted(sys.stdout)
+            if sys.stderr is not None:
+                sys.stderr = _ThreadRouted(sys.stderr)
+        _loading_threads.add(me)
+    try:
+        yield
+    finally:
+        with _route_lock:
+            _loading_threads.discard(me)
+            if not _loading_threads:
+                # Undo only our own stand-ins: whoever replaced them since keeps theirs.
+                if isinstance(sys.stdout, _ThreadRouted):
+                    sys.stdout = sys.stdout.target
+                if isinstance(sys.stderr, _ThreadRouted):
+                    sys.stderr = sys.stderr.target
+
+
 @contextlib.contextmanager
 def _model_params_patch(extra_bufts: bool) -> Iterator[None]:
     """Llama() does not expose ``use_extra_bufts``; adjust the defaults it starts from, briefly."""
@@ -194,8 +246,7 @@ def create_llama(model_path: Path, *, n_ctx: int, n_threads: int, n_gpu_layers: 
     import llama_cpp
 
     _install_native_log()
-    with _model_params_patch(extra_bufts_enabled()), contextlib.redirect_stdout(_LogWriter()), \
-            contextlib.redirect_stderr(_LogWriter()):
+    with _model_params_patch(extra_bufts_enabled()), _load_prints_to_log():
         llm = llama_cpp.Llama(
             model_path=str(model_path),
             n_ctx=n_ctx,

@@ -170,6 +170,34 @@ def test_loading_keeps_stdout_and_stderr_working() -> None:
     assert "llama_model_loader" not in proc.stderr  # native log goes to logging, not the terminal
 
 
+def test_loading_keeps_other_threads_output() -> None:
+    """While a model loads in one thread, another thread's prints still reach stderr; the load's
+    own Python-level prints (model metadata) go to the log."""
+    code = """
+        import sys, threading
+        from core.answer.llama_local import LocalLlama
+        from core.settings import Settings
+        done = threading.Event()
+        def load():
+            LocalLlama(Settings(n_ctx=512)).load()
+            done.set()
+        t = threading.Thread(target=load)
+        t.start()
+        n = 0
+        while not done.is_set():
+            print(f"OTHER-THREAD {n}", file=sys.stderr, flush=True)
+            n += 1
+        t.join()
+        print(f"SENT {n}", file=sys.stderr, flush=True)
+    """
+    proc = _run_python(code, capture_output=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    sent = int(proc.stderr.split("SENT ")[-1].split()[0])
+    assert sent > 0
+    assert proc.stderr.count("OTHER-THREAD ") == sent  # every line printed during the load arrived
+    assert "Model metadata" not in proc.stderr and "llama_model_loader" not in proc.stderr
+
+
 def test_works_without_stdout_and_stderr(tmp_path: Path) -> None:
     """A windowed app (pythonw, PyInstaller --windowed) has no fds 1/2 and sys.stdout is None."""
     out = tmp_path / "result.txt"
