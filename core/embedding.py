@@ -65,11 +65,35 @@ class Embedder:
         return str(self.model_dir / "tokenizer.json")
 
 
+def punctuation_chars(folder: Path) -> set[str]:
+    """Every Unicode punctuation character, which FastEmbed's BM25 computes on each load by testing
+    all 1.1 million code points (``fastembed.common.utils.get_all_punctuation``: about 0.5 s, the
+    largest part of a fresh ``footnote search``). The same set, computed once per Unicode version
+    and kept in ``folder``."""
+    import sys
+    import unicodedata
+
+    cache = folder / f"punctuation-{unicodedata.unidata_version}.txt"
+    try:
+        return set(cache.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        pass
+    chars = {chr(i) for i in range(sys.maxunicode) if unicodedata.category(chr(i)).startswith("P")}
+    try:
+        tmp = cache.with_suffix(".tmp")
+        tmp.write_text("".join(sorted(chars)), encoding="utf-8")
+        tmp.replace(cache)
+    except OSError as exc:
+        log.warning("cannot keep the punctuation table path=%s error=%s", cache, exc)
+    return chars
+
+
 class SparseEmbedder:
     """BM25 sparse vectors (FastEmbed ``Qdrant/bm25``) for Qdrant's own keyword index.
 
     FastEmbed would fetch the model folder from a hub; all it holds is a stop-word list, so
-    Footnote writes its own (the one the FTS5 path uses) and points FastEmbed at it.
+    Footnote writes its own (the one the FTS5 path uses) and points FastEmbed at it. Its
+    punctuation table comes from ``punctuation_chars`` instead of being rebuilt on every load.
     """
 
     def __init__(self, data_dir: Path) -> None:
@@ -80,12 +104,18 @@ class SparseEmbedder:
     def _load(self) -> Any:
         with self._lock:
             if self._model is None:
+                import fastembed.sparse.bm25 as fastembed_bm25
                 from fastembed import SparseTextEmbedding
 
                 from core.store import STOPWORDS
 
                 self._folder.mkdir(parents=True, exist_ok=True)
-                (self._folder / "english.txt").write_text("\n".join(sorted(STOPWORDS)), encoding="utf-8")
+                stopwords = "\n".join(sorted(STOPWORDS))
+                path = self._folder / "english.txt"
+                if not path.is_file() or path.read_text(encoding="utf-8") != stopwords:
+                    path.write_text(stopwords, encoding="utf-8")
+                table = punctuation_chars(self._folder)
+                fastembed_bm25.get_all_punctuation = lambda: table  # type: ignore[attr-defined]
                 self._model = SparseTextEmbedding("Qdrant/bm25", specific_model_path=str(self._folder))
             return self._model
 

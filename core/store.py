@@ -749,6 +749,15 @@ class Index:
         vectors = [p.dense for p in points if p.dense is not None]
         return np.asarray(vectors, dtype=np.float32) if vectors else np.zeros((0, self.dim), dtype=np.float32)
 
+    def compact_store_if_due(self) -> bool:
+        """Compact the vector store when enough was written since the last time (Qdrant Edge,
+        ``core.vectorstore.compact``). Searches wait meanwhile (the store is closed for it); it
+        follows an import of ``COMPACT_AFTER`` passages or more."""
+        with self.lock:
+            if self._store is None or not self._store.compact_due():
+                return False
+            return self._store.compact()
+
     def count_points(self) -> int:
         with self.lock:
             return self.store.count()

@@ -113,6 +113,14 @@ class VectorStore(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def compact_due(self) -> bool:
+        """Whether the store would open faster and smaller after ``compact`` (Qdrant Edge only)."""
+        return False
+
+    def compact(self) -> bool:
+        """Compact the store (see ``compact.py``); True when it did."""
+        return False
+
     def ids(self) -> Iterator[str]:
         """Every point id, page by page (each page one bounded call)."""
         offset: Any = None

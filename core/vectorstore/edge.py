@@ -10,7 +10,13 @@ Measured (100k points, 2 cores): open + first hybrid query in a fresh process 0.
   (``WRITE_BATCH``) and ``optimize()`` (HNSW) is never called: exact search is fast enough, and
   HNSW with default settings had poor recall;
 - a keyword payload index on ``doc_key`` and ``document_id``: deleting a version and filtering
-  out uncommitted ones are sub-millisecond.
+  out uncommitted ones are sub-millisecond;
+- dense vectors are stored as 8-bit codes (``VectorStorageDatatype.Turbo8``, Qdrant's TurboQuant
+  storage): an exact scan reads a quarter of the bytes of float32. Measured on 2 cores, 100k points:
+  exact query 5.6 ms against 27.9 ms for float32 (15.3 for float16), 211 MB RSS against 417 MB.
+  On embeddings of real text (3,700 passages, 932 real questions) the top 10 matched float32's
+  exact top 10 at recall 0.997, and scores were within 0.0014 of the float cosine. A shard keeps
+  the datatype it was made with (``DENSE_DATATYPE`` applies to new shards).
 """
 
 from __future__ import annotations
@@ -35,11 +41,14 @@ from core.vectorstore.base import (
     fused_scores,
     unit,
 )
+from core.vectorstore.compact import COMPACT_AFTER, compact_shard, read_written, write_written
 
 log = logging.getLogger(__name__)
 
 EDGE_DIR = "qdrant-edge"
 _CONFIG_FILE = "edge_config.json"
+#: How a new shard stores dense vectors (see the module docstring).
+DENSE_DATATYPE = "Turbo8"
 
 
 def edge_store_present(data_dir: Path) -> bool:
@@ -71,32 +80,55 @@ class EdgeStore(VectorStore):
         import qdrant_edge as qe
 
         self.folder = folder
+        self.path = folder
         self.dim = dim
         self._qe = qe
         present = (folder / _CONFIG_FILE).is_file()
+        if not present and not create:
+            raise LibraryDamagedError(str(folder), "the vector store folder is missing")
+        self.shard = self._load(create=not present)
+        stored = self.shard_config()
+        self.has_sparse = SPARSE in (stored.get("sparse_vectors") or {}) if stored else True
+        self.written = read_written(folder)
+
+    def _load(self, create: bool = False) -> Any:
+        qe = self._qe
+        folder = self.path
         try:
-            if present:
-                self.shard = qe.EdgeShard.load(str(folder))
-            elif create:
-                folder.mkdir(parents=True, exist_ok=True)
-                config = qe.EdgeConfig(
-                    vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Dot)},
-                    sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
-                    wal_enabled=True)
-                self.shard = qe.EdgeShard.create(str(folder), config)
-                for key in ("doc_key", "document_id"):
-                    self.shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Keyword))
-            else:
-                raise LibraryDamagedError(str(folder), "the vector store folder is missing")
-        except (LibraryDamagedError, KeyboardInterrupt):
+            if not create:
+                return qe.EdgeShard.load(str(folder))
+            folder.mkdir(parents=True, exist_ok=True)
+            config = qe.EdgeConfig(
+                vectors={DENSE: qe.EdgeVectorParams(size=self.dim, distance=qe.Distance.Dot,
+                                                    datatype=getattr(qe.VectorStorageDatatype, DENSE_DATATYPE))},
+                sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+                wal_enabled=True)
+            shard = qe.EdgeShard.create(str(folder), config)
+            for key in ("doc_key", "document_id"):
+                shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Keyword))
+            return shard
+        except KeyboardInterrupt:
             raise
         except Exception as exc:  # noqa: BLE001 - qdrant_edge raises plain Exception with a message
             if "WouldBlock" in str(exc):
                 raise LibraryLockedError(str(folder.parent)) from None
             raise LibraryDamagedError(str(folder), f"the vector store is damaged ({' '.join(str(exc).split())[:160]})"
                                       ) from None
-        stored = self.shard_config()
-        self.has_sparse = SPARSE in (stored.get("sparse_vectors") or {}) if stored else True
+
+    def compact_due(self) -> bool:
+        return self.written >= COMPACT_AFTER
+
+    def compact(self) -> bool:
+        """Turn what was written since the last time into an immutable segment (``compact.py``):
+        the shard is closed meanwhile and opened again afterwards, whatever the outcome."""
+        self.close()
+        try:
+            ok = compact_shard(self.path)
+        finally:
+            self.shard = self._load()
+        if ok:
+            self.written = 0
+        return ok
 
     def shard_config(self) -> dict[str, Any]:
         import json
@@ -131,6 +163,9 @@ class EdgeStore(VectorStore):
                     vector[SPARSE] = qe.SparseVector(list(p.sparse[0]), [float(v) for v in p.sparse[1]])
                 batch.append(qe.Point(p.id, vector, p.payload))
             self.shard.update(qe.UpdateOperation.upsert_points(batch))
+        if points:
+            self.written += len(points)
+            write_written(self.path, self.written)
 
     def delete_ids(self, ids: Sequence[str]) -> None:
         for i in range(0, len(ids), WRITE_BATCH * 4):

@@ -119,6 +119,8 @@ def move(index: Index, kind: str, url: str = "", sparse_fn: SparseFn | None = No
             index.set_meta({"move_cursor": str(cursor)})
             done = min(total, done + len(rows))
             yield MoveProgress(done, total, where)
+        # The new shard is not searched yet: compacting it now (a child process) makes no one wait.
+        target.compact()
         _finish(index, target, url, started, sparse_fn)
     except BaseException:
         try:

@@ -1,6 +1,6 @@
-"""The private parts of llama-cpp-python and qdrant-client that Footnote's code relies on.
+"""The private parts of llama-cpp-python, qdrant-client and fastembed that Footnote's code relies on.
 
-pyproject.toml bounds both libraries above the versions checked here. Before lifting a bound,
+pyproject.toml bounds these libraries above the versions checked here. Before lifting a bound,
 install the new version and run this file: a failure names the attribute that changed and the
 Footnote code that uses it, instead of a model that stops loading or answers that never stop.
 """
@@ -151,3 +151,27 @@ def test_qdrant_local_mode_storage_internals(tmp_path: Path) -> None:
         client.upsert("c", points=[qm.PointStruct(id=1, vector={"dense": [1.0, 0, 0, 0]}, payload={"doc_key": "a"})])
     finally:
         client.close()
+
+
+# -- fastembed ----------------------------------------------------------------------------------------
+
+
+def test_bm25_punctuation_table_is_fastembeds_own(tmp_path: Path) -> None:
+    """core/embedding.py hands FastEmbed's BM25 a cached punctuation table in place of
+    ``fastembed.sparse.bm25.get_all_punctuation`` (0.5 s per load); the table must be the one
+    FastEmbed would compute, and keyword vectors must come out the same."""
+    import fastembed.sparse.bm25 as bm25
+    from fastembed.common.utils import get_all_punctuation
+
+    from core.embedding import SparseEmbedder
+
+    need(bm25, "get_all_punctuation", "SparseEmbedder._load (the cached punctuation table)")
+    own = get_all_punctuation()
+    emb = SparseEmbedder(tmp_path)
+    model = emb._load()
+    inner = need(model, "model", "test of SparseEmbedder's punctuation table")
+    assert need(inner, "punctuation", "SparseEmbedder._load") == own
+    assert list((tmp_path / "models" / "bm25").glob("punctuation-*.txt")), "the table is kept for the next load"
+    again = SparseEmbedder(tmp_path)  # loads from the kept table
+    text = "Hello, world! «Quoted» — text; with: punctuation… and ¿questions?"
+    assert again.embed([text]) == emb.embed([text]) and again._load().model.punctuation == own
