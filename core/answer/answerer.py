@@ -10,7 +10,9 @@ Why the pieces are the way they are:
   passages and the question and gives P("the sources state the answer") from its own logits (one
   prompt that shares its passages with the answer prompt, so the KV cache keeps them). Below
   ``settings.answerable_min`` the answer is an abstention. An answer whose only sentences say the
-  documents do not hold the answer is an abstention too.
+  documents do not hold the answer is an abstention too, and so is one with a sentence that no
+  passage supports when P(yes) is below ``settings.grounded_min`` (the model was unsure, and wrote
+  something the passages do not say).
 * **Grounding.** ``grounding.ground`` keeps a citation only where its passage supports the
   sentence, moves a wrong one to the passage that does, and marks a sentence no passage supports
   as unsupported (no citation).
@@ -354,11 +356,17 @@ class _Run:
                 reason = f"the local model was not used ({self.local_problem}) and the OpenAI fallback failed: {exc}"
             yield AnswerEvent("error", reason)
             return
-        ans = self.grounded(result, used, prompt.numbered, prompt.prompt_tokens)
+        ans = self.grounded(result, used, prompt.numbered, prompt.prompt_tokens, p_yes)
         ans.answerable = p_yes
         yield AnswerEvent("done", answer=ans)
 
-    def grounded(self, result: Pumped, gen: Generator, numbered: Sequence[SearchHit], prompt_tokens: int) -> Answer:
+    def _grounded_min(self, gen: Generator) -> float:
+        if self.settings.grounded_min is not None:
+            return self.settings.grounded_min
+        return gen.grounded_min() if isinstance(gen, LocalLlama) else 0.0
+
+    def grounded(self, result: Pumped, gen: Generator, numbered: Sequence[SearchHit], prompt_tokens: int,
+                 p_yes: float | None = None) -> Answer:
         first_ms = self.at_ms(result.first_token_at)
         raw = result.text.strip()
         stopped = result.stop_reason == "user"
@@ -369,6 +377,12 @@ class _Run:
                           refused=True, model=gen.model_name())
         if g.not_found or (not g.text.strip() and not stopped):  # nothing left that says anything
             log.info("abstain reason=model_says_not_found")
+            return self.abstain(numbered, gen.name, gen.model_name(), first_ms)
+        # The model was unsure the passages hold the answer, and part of what it wrote is in none
+        # of them: on the dev data that is far more often an invented answer than a real one.
+        unsupported = sum(not s.supported for s in g.sentences)
+        if unsupported and not stopped and p_yes is not None and p_yes < self._grounded_min(gen):
+            log.info("abstain reason=unsupported p_yes=%.3f unsupported=%d", p_yes, unsupported)
             return self.abstain(numbered, gen.name, gen.model_name(), first_ms)
         citations = [snapshot(n, numbered[n - 1]) for n in g.cited]
         ans = Answer(self.question, g.text, False, gen.name, citations,

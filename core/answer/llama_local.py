@@ -383,16 +383,25 @@ class LocalLlama:
                 raise LocalModelUnavailable(str(exc)) from None
         return self._identity
 
-    def answerable_min(self) -> float:
-        """The abstention threshold measured for this model (``answer_eval.py``), by its hash in
-        the catalog; a model nobody measured gets the even-odds prior of 0.5."""
+    def _measured(self, name: str, default: float) -> float:
+        """A threshold measured for this model (``answer_eval.py``), by its hash in the catalog."""
         import models
 
         sha = self.identity()
         for entry in models.llm_models(include_test=True):
-            if entry.get("sha256") == sha and entry.get("answerable_min") is not None:
-                return float(entry["answerable_min"])
-        return DEFAULT_ANSWERABLE_MIN
+            if entry.get("sha256") == sha and entry.get(name) is not None:
+                return float(entry[name])
+        return default
+
+    def answerable_min(self) -> float:
+        """The abstention threshold measured for this model; a model nobody measured gets the
+        even-odds prior of 0.5."""
+        return self._measured("answerable_min", DEFAULT_ANSWERABLE_MIN)
+
+    def grounded_min(self) -> float:
+        """Below this P(yes), an answer with an unsupported sentence is an abstention (measured per
+        model; 0, no such rule, for a model nobody measured)."""
+        return self._measured("grounded_min", 0.0)
 
     def _key(self) -> tuple[str, int, int, int]:
         import llama_cpp

@@ -131,6 +131,8 @@ def main() -> None:
     ap.add_argument("--missing", type=int, default=40)
     ap.add_argument("--model", default="", help="GGUF path (default: the bundled default model)")
     ap.add_argument("--answerable-min", type=float, default=None)
+    ap.add_argument("--grounded-min", type=float, default=None,
+                    help="0 turns off abstaining on unsupported sentences (with --answerable-min 0: always answer)")
     ap.add_argument("--sets", default="xquad,clapnq,missing", help="which of xquad, clapnq, missing to run")
     ap.add_argument("--offset", type=int, default=0, help="take another spread of questions (0: the standard one)")
     ap.add_argument("--raw", default="", help="write every answer as JSON lines here")
@@ -138,6 +140,8 @@ def main() -> None:
     overrides: dict[str, Any] = {"model_path": args.model}
     if args.answerable_min is not None:
         overrides["answerable_min"] = args.answerable_min
+    if args.grounded_min is not None:
+        overrides["grounded_min"] = args.grounded_min
     raw: list[dict[str, Any]] = []
     out: dict[str, Any] = {"benchmark": "answer_eval"}
     t_all = time.perf_counter()
@@ -148,7 +152,8 @@ def main() -> None:
 
         out["model"] = LocalLlama(engine.settings).model_name()
         out["settings"] = {k: getattr(engine.settings, k) for k in (
-            "temperature", "repeat_penalty", "max_answer_tokens", "answer_passages", "answerable_min", "min_relevance",
+            "temperature", "repeat_penalty", "max_answer_tokens", "answer_passages", "answerable_min", "grounded_min",
+            "min_relevance",
             "top_k", "n_ctx")}
         for _ in engine.ingest([str(p) for p in write_articles(Path(tmp) / "docs")]):
             pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -395,6 +396,32 @@ def test_a_bare_answer_is_cited_and_a_stray_marker_dropped() -> None:
     assert g.text == "Bell Labs built it in 1954 [2]." and g.cited == [2]
 
 
+def test_an_unsure_answer_with_an_invented_sentence_is_an_abstention(open_engine: Callable[..., Engine]) -> None:
+    """Below grounded_min, an answer with a sentence no passage supports becomes an abstention that
+    offers the passages; above it, the same answer stands, the invented sentence marked unsupported."""
+    from core.answer.answerer import _Run
+
+    engine = open_engine(grounded_min=0.7)
+    numbered = [hit(1, SOLAR), hit(2, TEA)]
+    gen = LocalLlama(engine.settings)
+    text = "The first silicon solar cell was built at Bell Labs in 1954 [1]. It was sold to NASA in 1962 [1]."
+
+    def grounded(p_yes: float) -> Any:
+        run = _Run(engine.answerer, ON_TOPIC, None, "local", None, threading.Event(), False, [])
+        return run.grounded(Pumped(text=text), gen, numbered, 100, p_yes)
+
+    unsure = grounded(0.6)
+    assert unsure.abstained and unsure.answer == ABSTAIN_TEXT and unsure.citations == []
+    assert [c.text for c in unsure.suggestions] == [SOLAR, TEA]
+    sure = grounded(0.8)
+    assert not sure.abstained and [s.supported for s in sure.sentences] == [True, False]
+    assert [c.n for c in sure.citations] == [1] and "NASA" in sure.answer
+    supported_only = _Run(engine.answerer, ON_TOPIC, None, "local", None, threading.Event(), False,
+                          []).grounded(Pumped(text=text.split(" It was")[0]), gen, numbered, 100,
+                                       0.6)
+    assert not supported_only.abstained, "a fully supported answer stands whatever P(yes)"
+
+
 def test_the_abstention_threshold_comes_from_the_models_calibration(open_engine: Callable[..., Engine]) -> None:
     """answerable_min unset: the catalog's value for the answering model's hash (0 for the test model)."""
     import models
@@ -405,4 +432,5 @@ def test_the_abstention_threshold_comes_from_the_models_calibration(open_engine:
     entry = next(m for m in models.llm_models() if m.get("sha256") == gen.identity())
     assert gen.answerable_min() == entry["answerable_min"] == 0.0
     qwen = models.find_model("qwen2.5-coder-1.5b-instruct-q4_k_m")
-    assert qwen is not None and 0.0 < qwen["answerable_min"] < 1.0
+    assert qwen is not None and 0.0 < qwen["answerable_min"] < qwen["grounded_min"] < 1.0
+    assert gen.grounded_min() == 0.0, "no such rule for a model nobody measured"
