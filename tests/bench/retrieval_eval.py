@@ -3,7 +3,8 @@
 A question counts as found at k when any of the top-k chunks contains a gold answer text.
 ``--sweep`` also prints hybrid recall for a range of dense weights (how the default was chosen).
 It also measures ``keyword_search=qdrant`` (the server-mode default): FastEmbed ``Qdrant/bm25``
-sparse vectors (``Modifier.IDF``) in Qdrant, fused with dense by Qdrant's Query API (DBSF).
+sparse vectors (``Modifier.IDF``) in Qdrant, fused with dense by Qdrant's Query API (DBSF), and
+recall@5 through ``Engine.search`` before and after the library moves to Qdrant Edge.
 """
 
 from __future__ import annotations
@@ -47,11 +48,33 @@ def qdrant_native(docs: list[Path], qs: list[tuple[str, list[str]]], data: Path)
     return {m: {"recall@1": round(v[0] / n, 4), "recall@5": round(v[1] / n, 4)} for m, v in hits.items()}
 
 
+def recall_at_5(engine: Engine, qs: list[tuple[str, list[str]]]) -> dict[str, float]:
+    out = {}
+    for mode in ("dense", "sparse", "hybrid"):
+        hit = sum(found([h.text for h in engine.search(q, top_k=5, mode=mode)], answers) for q, answers in qs)
+        out[mode] = round(hit / len(qs), 4)
+    return out
+
+
+def move_check(engine: Engine, qs: list[tuple[str, list[str]]]) -> dict[str, object]:
+    """Recall@5 through ``Engine.search`` before and after the library moves from local mode to
+    Qdrant Edge (8-bit vectors, compacted; keywords by BM25 inside Qdrant afterwards)."""
+    before = recall_at_5(engine, qs)
+    t0 = time.perf_counter()
+    events = list(engine.move_store("edge"))
+    move_s = time.perf_counter() - t0
+    assert events[-1].kind == "done" and engine.index.store_kind == "edge"
+    after = recall_at_5(engine, qs)
+    return {"before_local": before, "after_edge": after, "move_s": round(move_s, 1),
+            "largest_drop": round(max(before[m] - after[m] for m in before), 4), "target_drop": 0.01}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sweep", action="store_true")
     ap.add_argument("--chunk-tokens", type=int, default=None)
     ap.add_argument("--no-qdrant", action="store_true", help="skip the keyword_search=qdrant comparison")
+    ap.add_argument("--no-move", action="store_true", help="skip recall before and after the move to Qdrant Edge")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings()
@@ -105,6 +128,8 @@ def main() -> None:
         if not args.no_qdrant:
             out.update(qdrant_native(docs, qs, Path(tmp) / "data-qdrant"))
         out["hybrid_beats_dense_at_5"] = out["hybrid"]["recall@5"] > out["dense"]["recall@5"]
+        if not args.no_move:
+            out["move_to_edge"] = move_check(engine, qs)
         engine.close()
         print(json.dumps(out))
 
