@@ -673,7 +673,14 @@ class Index:
         """The scope of every search: committed points only (``doc_key`` not an uncommitted version),
         of the given documents if any. Each store turns it into its own filter inside the query; an
         empty scope stays an unfiltered query (local mode checks a filter in a Python loop)."""
-        return Scope(tuple(document_ids or ()), tuple(self.uncommitted_keys()))
+        hidden = tuple(self.uncommitted_keys())
+        count = 0
+        if hidden:
+            with self.lock:
+                row = self._db.execute(f"SELECT count(*) FROM chunks WHERE doc_key IN ({','.join('?' * len(hidden))})",
+                                       hidden).fetchone()
+            count = int(row[0])
+        return Scope(tuple(document_ids or ()), hidden, count)
 
     def dense(self, vector: np.ndarray, limit: int, document_ids: Sequence[str] | None = None) -> dict[str, float]:
         with self.lock:

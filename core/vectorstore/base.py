@@ -53,10 +53,13 @@ class StoredPoint:
 
 @dataclass(frozen=True)
 class Scope:
-    """Which points a search may see: of ``document_ids`` if given, never of a ``hidden`` version key."""
+    """Which points a search may see: of ``document_ids`` if given, never of a ``hidden`` version key.
+    ``hidden_points`` is how many passages the registry holds for the hidden keys (a store may
+    over-fetch by that many and drop them instead of filtering)."""
 
     document_ids: tuple[str, ...] = ()
     hidden: tuple[str, ...] = ()
+    hidden_points: int = 0
 
     @property
     def empty(self) -> bool:

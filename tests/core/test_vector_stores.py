@@ -370,3 +370,27 @@ def test_a_compaction_killed_midway_loses_nothing(tmp_path: Path) -> None:
         assert store.compact() and store.count() == 30_000  # a later compaction completes
     finally:
         store.close()
+
+
+def test_local_mode_hides_uncommitted_points_even_when_their_count_is_short(tmp_path: Path) -> None:
+    """Local mode over-fetches by the hidden passages' count and drops them; a count that falls short
+    (a version being deleted) still gives complete results, by filtering after all."""
+    store = ClientStore(tmp_path, 8)
+    rng = np.random.default_rng(2)
+    near = np.ones(8, dtype=np.float32)
+    points = []
+    for i in range(60):  # 40 hidden points nearest the query, 20 visible ones further away
+        key = "hidden" if i < 40 else "ready"
+        vec = near + rng.normal(0, 0.05 if key == "hidden" else 0.6, 8).astype(np.float32)
+        points.append(StoredPoint(f"00000000-0000-0000-0000-{i:012d}", (vec / np.linalg.norm(vec)).tolist(),
+                                  None, {"doc_key": key}))
+    store.upsert(points)
+    visible = {p.id for p in points[40:]}
+    try:
+        for counted in (40, 10, 0):  # right, short, unknown
+            found = store.dense(near, 5, Scope(hidden=("hidden",), hidden_points=counted))
+            assert len(found) == 5 and set(found) <= visible, counted
+        assert set(store.dense(near, 5, Scope(hidden=("hidden",), hidden_points=40))) == set(
+            store.dense(near, 5, Scope(hidden=("hidden",))))
+    finally:
+        store.close()
