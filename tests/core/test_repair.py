@@ -220,3 +220,20 @@ def test_salvage_reads_past_damaged_pages(library: Path, tmp_path: Path, use_too
     assert len([d for d in found_docs if d.get("ready_key")]) >= len(DOCS)
     assert expected // 2 < len(found_chunks) <= expected
     assert "row by row" in how
+
+
+def test_the_integrity_check_is_skipped_only_for_a_file_left_as_it_was(library: Path) -> None:
+    """quick_check reads the whole registry; after a clean close the file's stamp lets the next open
+    skip it. An open library has no stamp (a crash means a full check), and damage after the close
+    changes the stamp, so it is still one clear error at open."""
+    data = library / "data"
+    stamp = data / "library.sqlite3.checked"
+    engine = Engine(data)
+    try:
+        assert not stamp.exists(), "while the library is open the next open must check"
+    finally:
+        engine.close()
+    assert stamp.exists()
+    registry_pages(data)
+    with pytest.raises(LibraryDamagedError):
+        open_and_search(data)
