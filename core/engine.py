@@ -141,7 +141,8 @@ class Engine:
                     yield from self._ingest_path(src, cancel)
         except ImportCancelled:
             log.info("ingest cancelled")
-        self.index.compact_store_if_due()
+        if cancel is None or not cancel.is_set():  # quitting cancels imports: never start it then
+            self.index.compact_store_if_due()
 
     def _ingest_url(self, src: str, crawl_depth: int, max_pages: int,
                     cancel: threading.Event | None) -> Iterator[IngestEvent]:
@@ -190,7 +191,8 @@ class Engine:
             yield from self._ingest_walked(iter(files), True, cancel)
         except ImportCancelled:
             log.info("ingest cancelled")
-        self.index.compact_store_if_due()
+        if cancel is None or not cancel.is_set():
+            self.index.compact_store_if_due()
 
     def _ingest_walked(self, files: Iterator[Path | LoadError], in_folder: bool,
                        cancel: threading.Event | None) -> Iterator[IngestEvent]:

@@ -180,7 +180,8 @@ def open_registry(path: Path, check: bool = True) -> sqlite3.Connection:
     not a "database disk image is malformed" in the middle of a search. quick_check reads the whole
     file (0.45 s at 100,000 passages), so it is skipped when the file is exactly as this program
     left it at its last clean close (same size and modification time, ``mark_registry_checked``);
-    a crash, or any change from outside, means a full check.
+    a crash, or any change to the files after that close, means a full check. Damage that changes
+    neither size nor modification time (a failing disk) is found when SQLite reads the page.
     """
     checked = _checked_path(path)
     try:
@@ -797,7 +798,15 @@ class Index:
         with self.lock:
             if self._store is None or not self._store.compact_due():
                 return False
-            return self._store.compact()
+            try:
+                return self._store.compact()
+            except FootnoteError as exc:  # the shard could not be opened again: reopen on next use
+                log.warning("compaction left the store closed error=%s", exc)
+                self._store = None
+                return False
+            except Exception as exc:  # noqa: BLE001 - compaction is an optimization: the import stands
+                log.warning("compaction failed error=%s", exc)
+                return False
 
     def count_points(self) -> int:
         with self.lock:

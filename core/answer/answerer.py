@@ -246,6 +246,9 @@ class _Run:
         if self.policy != "openai":
             try:
                 parts.append(self.local.identity())
+                # The thresholds measured for the model decide abstentions: a new calibration in
+                # the catalog must not serve answers made under the old one.
+                parts.append(f"answerable={self.local.answerable_min()},grounded={self.local.grounded_min()}")
             except GenerationError as exc:
                 parts.append(f"unavailable:{exc}")
         if self.policy != "local":

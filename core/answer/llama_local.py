@@ -151,10 +151,10 @@ class _ThreadRouted:
     def __init__(self, target: Any) -> None:
         self.target = target
 
-    def write(self, s: str) -> int:
+    def write(self, s: str) -> Any:
         if threading.get_ident() in _loading_threads:
             return _LOG_WRITER.write(s)
-        return int(self.target.write(s))
+        return self.target.write(s)
 
     def flush(self) -> None:
         if threading.get_ident() not in _loading_threads:

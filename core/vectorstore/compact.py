@@ -61,12 +61,12 @@ def optimizer_config(folder: Path) -> Any:
     stored = json.loads((folder / "edge_config.json").read_text(encoding="utf-8"))
     vectors = {}
     for name, params in (stored.get("vectors") or {}).items():
+        # Recorded as "turbo8", "float32", ... and "Dot", "Cosine", ...; an unknown one is an error
+        # (the compaction fails and the shard stays as it is), never a silently different config.
         datatype = params.get("datatype")
-        dt = next((d for d in (qe.VectorStorageDatatype.Float32, qe.VectorStorageDatatype.Float16,
-                               qe.VectorStorageDatatype.Uint8, qe.VectorStorageDatatype.Turbo8,
-                               qe.VectorStorageDatatype.Turbo16)
-                   if datatype and str(d).rsplit(".", 1)[-1].lower() == str(datatype).lower()), None)
-        vectors[name] = qe.EdgeVectorParams(size=int(params["size"]), distance=qe.Distance.Dot, datatype=dt)
+        dt = getattr(qe.VectorStorageDatatype, str(datatype).capitalize()) if datatype else None
+        distance = getattr(qe.Distance, str(params.get("distance", "Dot")).capitalize())
+        vectors[name] = qe.EdgeVectorParams(size=int(params["size"]), distance=distance, datatype=dt)
     sparse = {}
     for name, params in (stored.get("sparse_vectors") or {}).items():
         sparse[name] = qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf if params.get("modifier") == "idf" else None)
@@ -107,10 +107,13 @@ def compact_shard(folder: Path) -> bool:
     ctx = multiprocessing.get_context("spawn")
     proc = ctx.Process(target=_child, args=(str(folder), os.getpid()), name="footnote-compact", daemon=True)
     proc.start()
-    proc.join()
+    try:
+        proc.join()
+    except BaseException:  # Ctrl+C: the child must let go of the shard before it is opened again
+        proc.kill()
+        proc.join()
+        raise
     ok = proc.exitcode == 0
     log.info("edge compact folder=%s ok=%s exit=%s ms=%.0f", folder, ok, proc.exitcode,
              (time.perf_counter() - t0) * 1000)
-    if ok:
-        write_written(folder, 0)
     return ok

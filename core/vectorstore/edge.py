@@ -41,7 +41,7 @@ from core.vectorstore.base import (
     fused_scores,
     unit,
 )
-from core.vectorstore.compact import COMPACT_AFTER, compact_shard, read_written, write_written
+from core.vectorstore.compact import COMPACT_AFTER, WRITTEN_FILE, compact_shard, read_written, write_written
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,8 @@ class EdgeStore(VectorStore):
         self.shard = self._load(create=not present)
         stored = self.shard_config()
         self.has_sparse = SPARSE in (stored.get("sparse_vectors") or {}) if stored else True
-        self.written = read_written(folder)
+        # A shard from before the count was kept: all of it is uncompacted as far as anyone knows.
+        self.written = read_written(folder) if (folder / WRITTEN_FILE).is_file() or not present else self.count()
 
     def _load(self, create: bool = False) -> Any:
         qe = self._qe
@@ -120,14 +121,16 @@ class EdgeStore(VectorStore):
 
     def compact(self) -> bool:
         """Turn what was written since the last time into an immutable segment (``compact.py``):
-        the shard is closed meanwhile and opened again afterwards, whatever the outcome."""
-        self.close()
+        the shard is closed meanwhile and opened again afterwards, whatever the outcome. A failed
+        compaction is not retried before another ``COMPACT_AFTER`` passages are written."""
+        ok = False
         try:
+            self.close()
             ok = compact_shard(self.path)
         finally:
-            self.shard = self._load()
-        if ok:
             self.written = 0
+            write_written(self.path, 0)
+            self.shard = self._load()  # raises LibraryLockedError/LibraryDamagedError if it cannot
         return ok
 
     def shard_config(self) -> dict[str, Any]:

@@ -394,3 +394,28 @@ def test_local_mode_hides_uncommitted_points_even_when_their_count_is_short(tmp_
             store.dense(near, 5, Scope(hidden=("hidden",))))
     finally:
         store.close()
+
+
+def test_a_failed_compaction_leaves_the_library_searchable(library: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compaction is an optimization: when it fails, the import stands, search works, and it is not
+    retried before another COMPACT_AFTER passages are written."""
+    import core.vectorstore.edge as edge
+
+    engine = Engine(tmp_path / "data", quick_settings(vector_store="edge", keyword_search="qdrant"))
+    try:
+        monkeypatch.setattr(edge, "COMPACT_AFTER", 1)
+        calls: list[Path] = []
+
+        def broken(folder: Path) -> bool:
+            calls.append(folder)
+            raise OSError("no more processes")
+
+        monkeypatch.setattr(edge, "compact_shard", broken)
+        events = list(engine.ingest([str(library / "docs")]))
+        assert calls and not [e for e in events if e.kind == "failed"]
+        assert engine.index.count_points() > 0 and results(engine, "hybrid")[0], "search still works"
+        store = engine.index.store
+        assert isinstance(store, edge.EdgeStore) and store.written == 0, "no retry at every import"
+    finally:
+        engine.close()
