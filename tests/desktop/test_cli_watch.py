@@ -76,5 +76,10 @@ def test_watch_run_follows_a_change(tmp_path: Path) -> None:
         assert "imported  otter" in run.stdout.readline()
     finally:
         run.send_signal(signal.SIGINT)
-        run.wait(30)
+        try:
+            run.wait(30)
+        except subprocess.TimeoutExpired:
+            run.kill()
+            _out, err = run.communicate(timeout=30)
+            raise AssertionError(f"watch run did not stop on Ctrl+C within 30 s; its stderr: {err[-3000:]}") from None
     assert listed(data) == {"otter.txt"}
