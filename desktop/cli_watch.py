@@ -144,8 +144,18 @@ def cmd_watch_sync(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_watch_run(args: argparse.Namespace, ctx: CliContext) -> int:
+    import signal
+    import threading
+
     from desktop.watcher import FolderObserver
 
+    def stop(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # SIGTERM (a service manager, a logout) stops it as Ctrl+C does: the observer stopped, the
+    # library closed.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
     engine = ctx.engine()
     batches: queue.Queue[tuple[str, list[str] | None]] = queue.Queue()
     observer = FolderObserver(ctx.data_dir, lambda folder, paths: batches.put((folder, paths)))

@@ -75,11 +75,13 @@ def test_watch_run_follows_a_change(tmp_path: Path) -> None:
         (folder / "otter.txt").write_text("Sea otters hold hands while they sleep.\n")
         assert "imported  otter" in run.stdout.readline()
     finally:
-        run.send_signal(signal.SIGINT)
+        # SIGTERM, not SIGINT: a shell that starts the tests in the background starts them with SIGINT
+        # ignored, and Python then never turns SIGINT into KeyboardInterrupt.
+        run.send_signal(signal.SIGTERM)
         try:
             run.wait(30)
         except subprocess.TimeoutExpired:
             run.kill()
             _out, err = run.communicate(timeout=30)
-            raise AssertionError(f"watch run did not stop on Ctrl+C within 30 s; its stderr: {err[-3000:]}") from None
+            raise AssertionError(f"watch run did not stop on SIGTERM within 30 s; its stderr: {err[-3000:]}") from None
     assert listed(data) == {"otter.txt"}
