@@ -53,12 +53,21 @@ def write_written(folder: Path, written: int) -> None:
         log.warning("cannot record written passages folder=%s error=%s", folder, exc)
 
 
+def read_shard_config(folder: Path) -> dict[str, Any]:
+    """The configuration Qdrant Edge recorded for the shard in ``folder`` ({} when unreadable)."""
+    try:
+        data = json.loads((folder / "edge_config.json").read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
 def optimizer_config(folder: Path) -> Any:
     """The shard's own vectors (as recorded when it was made) with no HNSW graph and every
     appendable segment due for optimization."""
     import qdrant_edge as qe
 
-    stored = json.loads((folder / "edge_config.json").read_text(encoding="utf-8"))
+    stored = read_shard_config(folder)
     vectors = {}
     for name, params in (stored.get("vectors") or {}).items():
         # Recorded as "turbo8", "float32", ... and "Dot", "Cosine", ...; an unknown one is an error

@@ -41,7 +41,14 @@ from core.vectorstore.base import (
     fused_scores,
     unit,
 )
-from core.vectorstore.compact import COMPACT_AFTER, WRITTEN_FILE, compact_shard, read_written, write_written
+from core.vectorstore.compact import (
+    COMPACT_AFTER,
+    WRITTEN_FILE,
+    compact_shard,
+    read_shard_config,
+    read_written,
+    write_written,
+)
 
 log = logging.getLogger(__name__)
 
@@ -134,13 +141,7 @@ class EdgeStore(VectorStore):
         return ok
 
     def shard_config(self) -> dict[str, Any]:
-        import json
-
-        try:
-            data = json.loads((self.folder / _CONFIG_FILE).read_text(encoding="utf-8"))  # type: ignore[operator]
-            return data if isinstance(data, dict) else {}
-        except (OSError, ValueError):
-            return {}
+        return read_shard_config(self.path)
 
     def _filter(self, scope: Scope, doc_key: str | None = None) -> Any:
         qe = self._qe
