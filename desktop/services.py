@@ -331,11 +331,12 @@ class Services(QObject):
 
     # -- library ----------------------------------------------------------------------------------
 
-    def documents(self, on_result: Callable[[list[DocumentView]], None]) -> None:
+    def documents(self, on_result: Callable[[list[DocumentView]], None],
+                  on_error: Callable[[str], None] | None = None) -> None:
         def fetch(engine: Engine) -> list[DocumentView]:
             return [document_view(d) for d in engine.documents()]
 
-        self.call(fetch, on_result, what="Listing the library")
+        self.call(fetch, on_result, on_error, what="Listing the library")
 
     def related(self, document_id: str, on_result: Callable[[list[tuple[DocumentView, float]]], None]) -> None:
         """The documents most like one document (embeddings only), best first."""

@@ -113,6 +113,7 @@ class MainWindow(QMainWindow):
         self.answer_job: AnswerJob | None = None
         self._closing = False
         self._docs_pending = False
+        self._docs_stale = False  # the library changed while a listing was on its way
         self.model_manager: ModelManager | None = None
         self.about_dialog: AboutDialog | None = None
         self.model_status: ModelStatus | None = None
@@ -456,20 +457,35 @@ class MainWindow(QMainWindow):
     # -- library --------------------------------------------------------------------------------------
 
     def refresh_library(self) -> None:
-        if not self.services.is_open or self._docs_pending:
+        """List the library again. A change that arrives while a listing is on its way is never
+        lost: that listing may predate the change, so one more follows it."""
+        if not self.services.is_open:
+            return
+        if self._docs_pending:
+            self._docs_stale = True
             return
         self._docs_pending = True
+        self._docs_stale = False
+
+        def settle() -> None:
+            self._docs_pending = False
+            if self._docs_stale:
+                self.refresh_library()
 
         def got(docs: list[DocumentView]) -> None:
-            self._docs_pending = False
             live = {src for job in self.services.jobs for src, ev in job.items.items()
                     if ev.kind in ("started", "chunked", "embedded")}
             self.library.set_loading(False)  # from now on an empty list means an empty library
             self._flush_events()
             self.library.model.set_documents(docs, live)
             self._library_count()
+            settle()
 
-        self.services.documents(got)
+        def failed(message: str) -> None:
+            messages.error(message)
+            settle()
+
+        self.services.documents(got, failed)
 
     def _library_count(self, *_: Any) -> None:
         self.chat.set_library_empty(not self.library.model.documents())

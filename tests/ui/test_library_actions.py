@@ -3,6 +3,7 @@ several, after the confirmation), Re-import, Open original. Real engine, real fi
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -183,3 +184,31 @@ def test_a_placeholder_title_shows_as_the_file_name(qtbot, window, tmp_path: Pat
     assert model.data(model.index(model.row_of(doc.source))) == "Harbour survey"
     hit = search(qtbot, window, "harbour depths low tide")[0]
     assert hit.title == "Harbour survey", "search results and citations carry the same title"
+
+
+def test_a_removal_during_a_listing_still_leaves_the_library(qtbot, library, monkeypatch) -> None:
+    """A listing read before a removal but delivered after it must not bring the removed document
+    back: the library lists itself once more."""
+    w = library
+    engine = w.services._engine
+    read = threading.Event()
+    gate = threading.Event()
+    listed = engine.documents
+
+    def slow_listing():  # type: ignore[no-untyped-def]
+        docs = listed()
+        if not gate.is_set():  # only the first listing is held back, after it has read the library
+            read.set()
+            gate.wait(IMPORT_MS / 1000)
+        return docs
+
+    monkeypatch.setattr(engine, "documents", slow_listing)
+    monkeypatch.setattr(library_panel.ConfirmRemove, "ask", classmethod(lambda cls, parent, title: True))
+    w.refresh_library()
+    qtbot.waitUntil(read.is_set, timeout=IMPORT_MS)
+    select(w, "tea.md")
+    w.library.remove_action.trigger()
+    qtbot.waitUntil(lambda: "Removed Green tea" in w.status_text.text(), timeout=IMPORT_MS)
+    gate.set()  # the stale listing (tea.md still in it) arrives now
+    qtbot.waitUntil(lambda: row_for(w, "tea.md") is None, timeout=IMPORT_MS)
+    assert {Path(d.source).name for d in rows(w)} == {"solar.md", "volcano.md"}
