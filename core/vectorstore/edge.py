@@ -16,7 +16,12 @@ Measured (100k points, 2 cores): open + first hybrid query in a fresh process 0.
   exact query 5.6 ms against 27.9 ms for float32 (15.3 for float16), 211 MB RSS against 417 MB.
   On embeddings of real text (3,700 passages, 932 real questions) the top 10 matched float32's
   exact top 10 at recall 0.997, and scores were within 0.0014 of the float cosine. A shard keeps
-  the datatype it was made with (``DENSE_DATATYPE`` applies to new shards).
+  the datatype it was made with (``DENSE_DATATYPE`` applies to new shards);
+- the shard's files are read ahead, sequentially, before ``EdgeShard.load`` (``read_ahead``): the
+  load maps the dense vectors with ``MADV_RANDOM`` and populates them page by page, and closing a
+  shard drops its pages from the page cache, so every open read the vectors back 4 KB at a time.
+  Measured at 300k points, cache cold: load 2.78 s without, 0.29 s read-ahead + 0.34 s load with.
+  The reads release the GIL (the window keeps drawing); the load itself does not.
 """
 
 from __future__ import annotations
@@ -56,6 +61,33 @@ EDGE_DIR = "qdrant-edge"
 _CONFIG_FILE = "edge_config.json"
 #: How a new shard stores dense vectors (see the module docstring).
 DENSE_DATATYPE = "Turbo8"
+
+
+#: What an open never needs in full: the payloads are read point by point, for the hits only.
+_NOT_READ_AHEAD = frozenset({"payload_storage"})
+_READ_AHEAD_CHUNK = 4 << 20
+
+
+def read_ahead(folder: Path) -> int:
+    """Read the shard's segment files and WAL once, sequentially, so that ``EdgeShard.load`` and
+    the first query find them in the page cache (see the module docstring); bytes read. A file
+    that vanishes or cannot be read is left to the load to report."""
+    buf = bytearray(_READ_AHEAD_CHUNK)
+    done = 0
+    roots = [p for p in (folder / "segments").glob("*") if p.is_dir()] + [folder / "wal"]
+    for root in roots:
+        for path in sorted(root.rglob("*")):
+            if _NOT_READ_AHEAD & set(path.relative_to(root).parts):
+                continue
+            try:
+                if not path.is_file():
+                    continue
+                with path.open("rb", buffering=0) as fh:
+                    while count := fh.readinto(buf):
+                        done += count
+            except OSError:
+                continue
+    return done
 
 
 def edge_store_present(data_dir: Path) -> bool:
@@ -104,6 +136,7 @@ class EdgeStore(VectorStore):
         folder = self.path
         try:
             if not create:
+                read_ahead(folder)
                 return qe.EdgeShard.load(str(folder))
             folder.mkdir(parents=True, exist_ok=True)
             config = qe.EdgeConfig(

@@ -262,6 +262,37 @@ def test_edge_refuses_a_second_process(tmp_path: Path) -> None:
         store.close()
 
 
+def test_opening_edge_reads_its_vectors_ahead_but_not_every_payload(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The open reads the shard's vectors, indexes and WAL in one sequential pass (closing a shard
+    drops them from the page cache, and the load alone reads them back 4 KB at a time), never the
+    payload pages, which only the hits need; the reopened shard answers as before."""
+    from core.vectorstore import edge
+
+    rng = np.random.default_rng(5)
+    vecs = rng.normal(size=(300, 8)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    ids = [f"00000000-0000-0000-0000-{i:012d}" for i in range(len(vecs))]
+    store = edge.EdgeStore(tmp_path / "e", 8)
+    store.upsert([StoredPoint(pid, v.tolist(), ([1, 2], [0.5, 0.5]), {"doc_key": "k", "text": "x" * 2000})
+                  for pid, v in zip(ids, vecs)])
+    before = store.dense(vecs[7], 5, Scope())
+    store.close()
+    folder = tmp_path / "e"
+    files = [f for f in [*(folder / "segments").rglob("*"), *(folder / "wal").rglob("*")] if f.is_file()]
+    payload = sum(f.stat().st_size for f in files if "payload_storage" in f.parts)
+    rest = sum(f.stat().st_size for f in files if "payload_storage" not in f.parts)
+    read: list[int] = []
+    real = edge.read_ahead
+    monkeypatch.setattr(edge, "read_ahead", lambda path: read.append(real(path)) or read[-1])
+    store = edge.EdgeStore(folder, 8)
+    try:
+        assert store.dense(vecs[7], 5, Scope()) == before
+    finally:
+        store.close()
+    assert payload > 0 and read == [rest], (read, rest, payload)
+
+
 # -- compacting Qdrant Edge (core.vectorstore.compact) -------------------------------------------------
 
 
@@ -331,7 +362,7 @@ def test_a_compaction_killed_midway_loses_nothing(tmp_path: Path) -> None:
     store.close()
     ctx = multiprocessing.get_context("spawn")
     killed_midway = 0
-    for delay in (0.6, 0.9, 1.2, 1.5, 1.8):
+    for delay in (0.3, 0.45, 0.6, 0.75, 0.9, 1.2, 1.5, 1.8):
         proc = ctx.Process(target=compact._child, args=(str(folder), os.getpid()))
         proc.start()
         time.sleep(delay)  # spawned, loading or optimizing
