@@ -359,7 +359,8 @@ class _Run:
                 reason = f"the local model was not used ({self.local_problem}) and the OpenAI fallback failed: {exc}"
             yield AnswerEvent("error", reason)
             return
-        ans = self.grounded(result, used, prompt.numbered, prompt.prompt_tokens, p_yes)
+        # The check's P(yes) judges the answer only when the same model wrote it (not after a fallback).
+        ans = self.grounded(result, used, prompt.numbered, prompt.prompt_tokens, p_yes if used is gen else None)
         ans.answerable = p_yes
         yield AnswerEvent("done", answer=ans)
 

@@ -10,7 +10,10 @@ Measured (100k points, 2 cores): open + first hybrid query in a fresh process 0.
   (``WRITE_BATCH``) and ``optimize()`` (HNSW) is never called: exact search is fast enough, and
   HNSW with default settings had poor recall;
 - a keyword payload index on ``doc_key`` and ``document_id``: deleting a version and filtering
-  out uncommitted ones are sub-millisecond;
+  out uncommitted ones are sub-millisecond. New shards keep these indexes on disk
+  (``KEYWORD_INDEX_MEMORY``, ``Memory.Cold``): held in RAM, the load rebuilt them string by string
+  (most of its CPU in a profile). Measured at 50k points, files cached: load 26 ms against 45 ms;
+  dense search hiding two version keys 5.3 ms against 2.2, a search scoped to documents unchanged;
 - dense vectors are stored as 8-bit codes (``VectorStorageDatatype.Turbo8``, Qdrant's TurboQuant
   storage): an exact scan reads a quarter of the bytes of float32. Measured on 2 cores, 100k points:
   exact query 5.6 ms against 27.9 ms for float32 (15.3 for float16), 211 MB RSS against 417 MB.
@@ -61,6 +64,8 @@ EDGE_DIR = "qdrant-edge"
 _CONFIG_FILE = "edge_config.json"
 #: How a new shard stores dense vectors (see the module docstring).
 DENSE_DATATYPE = "Turbo8"
+#: Where a new shard keeps its keyword payload indexes (``qdrant_edge.Memory``; see the docstring).
+KEYWORD_INDEX_MEMORY = "Cold"
 
 
 #: What an open never needs in full: the payloads are read point by point, for the hits only.
@@ -145,8 +150,9 @@ class EdgeStore(VectorStore):
                 sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
                 wal_enabled=True)
             shard = qe.EdgeShard.create(str(folder), config)
+            keyword = qe.KeywordIndexParams(memory=getattr(qe.Memory, KEYWORD_INDEX_MEMORY))
             for key in ("doc_key", "document_id"):
-                shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Keyword))
+                shard.update(qe.UpdateOperation.create_field_index(key, keyword))
             return shard
         except KeyboardInterrupt:
             raise
