@@ -69,7 +69,7 @@ KEYWORD_INDEX_MEMORY = "Cold"
 
 
 #: What an open never needs in full: the payloads are read point by point, for the hits only.
-_NOT_READ_AHEAD = frozenset({"payload_storage"})
+_NOT_READ_AHEAD = "payload_storage"
 _READ_AHEAD_CHUNK = 4 << 20
 
 
@@ -81,8 +81,8 @@ def read_ahead(folder: Path) -> int:
     done = 0
     roots = [p for p in (folder / "segments").glob("*") if p.is_dir()] + [folder / "wal"]
     for root in roots:
-        for path in sorted(root.rglob("*")):
-            if _NOT_READ_AHEAD & set(path.relative_to(root).parts):
+        for path in root.rglob("*"):
+            if _NOT_READ_AHEAD in path.relative_to(root).parts:
                 continue
             try:
                 if not path.is_file():
