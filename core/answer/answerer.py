@@ -9,10 +9,11 @@ Why the pieces are the way they are:
 * **Abstain when the passages are on topic but lack the answer.** The local model first reads the
   passages and the question and gives P("the sources state the answer") from its own logits (one
   prompt that shares its passages with the answer prompt, so the KV cache keeps them). Below
-  ``settings.answerable_min`` the answer is an abstention. An answer whose only sentences say the
-  documents do not hold the answer is an abstention too, and so is one with a sentence that no
-  passage supports when P(yes) is below ``settings.grounded_min`` (the model was unsure, and wrote
-  something the passages do not say).
+  ``settings.answerable_min`` the answer is an abstention. After the answer is written, it is an
+  abstention too when its only sentences say the documents do not hold the answer, when it only
+  restates the question, when no passage supports any of its sentences, or when one sentence is
+  unsupported and P(yes) was below ``settings.grounded_min`` (``Answerer.abstain_reason``). The
+  answer's ``abstain_reason`` says which rule decided.
 * **Grounding.** ``grounding.ground`` keeps a citation only where its passage supports the
   sentence, moves a wrong one to the passage that does, and marks a sentence no passage supports
   as unsupported (no citation).
@@ -41,7 +42,7 @@ from core.answer.cache import AnswerCache
 from core.answer.citations import snapshot
 from core.answer.documents import is_document_request, target_documents
 from core.answer.generator import FirstTokenTimeout, GenerationError, Generator, LocalModelUnavailable
-from core.answer.grounding import ground
+from core.answer.grounding import Grounded, ground
 from core.answer.guardrails import Guardrails
 from core.answer.llama_local import LocalLlama
 from core.answer.openai_remote import OpenAICompatible
@@ -171,12 +172,13 @@ class _Run:
             self.owner.persist(self.conversation_id, self.question, ans)
         return AnswerEvent("done", ans.answer, answer=ans)
 
-    def abstain(self, suggestions: Sequence[SearchHit], backend: str, model: str = "",
+    def abstain(self, suggestions: Sequence[SearchHit], backend: str, reason: str, model: str = "",
                 first_token_ms: float | None = None) -> Answer:
+        log.info("abstain reason=%s", reason)
         return Answer(self.question, ABSTAIN_TEXT, True, backend, [],
                       _timings(self.retrieval_ms, first_token_ms, self.ms()),
                       suggestions=[snapshot(i, h) for i, h in enumerate(suggestions[:SUGGESTIONS], start=1)],
-                      model=model)
+                      model=model, abstain_reason=reason)
 
     # -- the pipeline ------------------------------------------------------------------------
 
@@ -296,10 +298,10 @@ class _Run:
         # (meant for "nothing in the library is about this") does not apply, the model's check does.
         floor = 0.0 if self.scope else self.settings.min_relevance
         if not hits or (best is not None and best < floor) or (best is None and not self.scope):
-            log.info("abstain reason=relevance best_dense=%s min_relevance=%.3f hits=%d", best, floor, len(hits))
+            log.info("relevance too low best_dense=%s min_relevance=%.3f hits=%d", best, floor, len(hits))
             yield AnswerEvent("retrieved")
             yield AnswerEvent("token", ABSTAIN_TEXT)
-            yield AnswerEvent("done", answer=self.abstain(hits, "none"))
+            yield AnswerEvent("done", answer=self.abstain(hits, "none", "relevance"))
             return
         try:
             gen = self.generator()
@@ -324,9 +326,9 @@ class _Run:
         if threshold is None and isinstance(gen, LocalLlama):
             threshold = gen.answerable_min()
         if p_yes is not None and threshold is not None and p_yes < threshold:
-            log.info("abstain reason=answerability p_yes=%.3f min=%.2f", p_yes, threshold)
+            log.info("unanswerable p_yes=%.3f min=%.2f", p_yes, threshold)
             yield AnswerEvent("token", ABSTAIN_TEXT)
-            ans = self.abstain(prompt.numbered, gen.name, gen.model_name(), self.ms())
+            ans = self.abstain(prompt.numbered, gen.name, "answerability", gen.model_name(), self.ms())
             ans.answerable = p_yes
             yield AnswerEvent("done", answer=ans)
             return
@@ -369,6 +371,26 @@ class _Run:
             return self.settings.grounded_min
         return gen.grounded_min() if isinstance(gen, LocalLlama) else 0.0
 
+    def abstain_reason(self, g: Grounded, gen: Generator, p_yes: float | None) -> str | None:
+        """Why a finished answer is no answer, or None.
+
+        * It only restates the question: it adds nothing the question did not say.
+        * The model that judged the question wrote it, and no passage supports any of its
+          sentences: every claim in it is invented or misread.
+        * That model was unsure the passages hold the answer (P(yes) below ``grounded_min``), and
+          part of what it wrote is in none of them: on the dev data that is far more often an
+          invented answer than a real one.
+        """
+        if g.restates_question:
+            return "restates_question"
+        if p_yes is None:
+            return None
+        if g.nothing_supported:
+            return "nothing_supported"
+        if any(not s.supported for s in g.sentences) and p_yes < self._grounded_min(gen):
+            return "unsupported"
+        return None
+
     def grounded(self, result: Pumped, gen: Generator, numbered: Sequence[SearchHit], prompt_tokens: int,
                  p_yes: float | None = None) -> Answer:
         first_ms = self.at_ms(result.first_token_at)
@@ -380,14 +402,11 @@ class _Run:
             return Answer(self.question, refusal, False, gen.name, [], _timings(self.retrieval_ms, first_ms, self.ms()),
                           refused=True, model=gen.model_name())
         if g.not_found or (not g.text.strip() and not stopped):  # nothing left that says anything
-            log.info("abstain reason=model_says_not_found")
-            return self.abstain(numbered, gen.name, gen.model_name(), first_ms)
-        # The model was unsure the passages hold the answer, and part of what it wrote is in none
-        # of them: on the dev data that is far more often an invented answer than a real one.
-        unsupported = sum(not s.supported for s in g.sentences)
-        if unsupported and not stopped and p_yes is not None and p_yes < self._grounded_min(gen):
-            log.info("abstain reason=unsupported p_yes=%.3f unsupported=%d", p_yes, unsupported)
-            return self.abstain(numbered, gen.name, gen.model_name(), first_ms)
+            return self.abstain(numbered, gen.name, "not_found", gen.model_name(), first_ms)
+        if not stopped:
+            reason = self.abstain_reason(g, gen, p_yes)
+            if reason:
+                return self.abstain(numbered, gen.name, reason, gen.model_name(), first_ms)
         citations = [snapshot(n, numbered[n - 1]) for n in g.cited]
         ans = Answer(self.question, g.text, False, gen.name, citations,
                      _timings(self.retrieval_ms, first_ms, self.ms()), stopped=stopped or result.stop_reason == "repetition",
@@ -426,7 +445,7 @@ class _Run:
         self.retrieval_ms = self.ms(t_r)
         if not passages:
             yield AnswerEvent("retrieved")
-            yield AnswerEvent("done", answer=self.abstain([], "none"))
+            yield AnswerEvent("done", answer=self.abstain([], "none", "no_passages"))
             return
         title = display_title(docs[0].title, docs[0].source) if len(docs) == 1 else f"{len(docs)} selected documents"
         fast: Generator | None = None

@@ -14,6 +14,11 @@ in the passage (or the question): a wrong year is the commonest invented fact.
 
 A sentence that says the sources lack the answer ("the documents do not mention ...") is a
 *not-found* sentence: an answer made only of those is an abstention.
+
+An answer that only restates the question ("This religion emerged in the late 15th century and was
+a combination of Islam and Hinduism." to that very question) adds no word the question did not
+bring: it answers nothing, however well the passages "support" it. ``Grounded.restates_question``
+says so; a yes/no answer ("Yes, the Danube flows through ten countries.") is not counted as one.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ _STOP = frozenset(
 )
 _NOT_FOUND = re.compile(
     r"\b(?:not|n't|no|none|neither|nothing|unable|cannot|can't|lack|lacks|without)\b", re.IGNORECASE)
+_YES_NO = re.compile(r"^\W*(?:yes|no)\b", re.IGNORECASE)
 _ABOUT_SOURCES = re.compile(
     r"\b(?:sources?|documents?|passages?|context|provided|given|text|information|details?|mention(?:ed|s)?|"
     r"specif(?:y|ied|ies)|stated?|found|find|answer)\b", re.IGNORECASE)
@@ -57,6 +63,13 @@ class Grounded:
     sentences: list[Sentence]
     cited: list[int]
     not_found: bool
+    restates_question: bool = False
+
+    @property
+    def nothing_supported(self) -> bool:
+        """Every sentence that says something is one that no passage supports."""
+        checked = [s for s in self.sentences if s.supported is False or s.citations]
+        return bool(checked) and not any(s.supported for s in checked)
 
 
 def terms(text: str) -> list[str]:
@@ -161,6 +174,7 @@ def ground(answer: str, passages: Sequence[str], question: str = "", threshold: 
     out = ""
     not_found = 0
     substantive = 0
+    novel_terms = 0
     for s, e in spans:
         body = answer[s:e]
         out += answer[cursor:s]
@@ -179,6 +193,7 @@ def ground(answer: str, passages: Sequence[str], question: str = "", threshold: 
             numbers = cited  # nothing to check ("Yes [1].", "No."): keep what the model said
         else:
             substantive += 1
+            novel_terms += sum(t not in q_terms for t in terms(plain))
             scores = {n: _support(plain, read[n - 1], q_terms, q_numbers) for n in valid}
             good = [n for n in cited if scores[n] >= threshold]
             if good:
@@ -201,7 +216,8 @@ def ground(answer: str, passages: Sequence[str], question: str = "", threshold: 
                      for st in sentences]
     cited_all = sorted({n for st in sentences for n in st.citations})
     only_not_found = not_found > 0 and substantive == 0
-    return Grounded(final, sentences, cited_all, only_not_found)
+    restates = substantive > 0 and novel_terms == 0 and bool(q_terms) and not _YES_NO.match(final)
+    return Grounded(final, sentences, cited_all, only_not_found, restates)
 
 
 def remark(grounded: Grounded, numbers: Sequence[Sequence[int]]) -> Grounded:
@@ -218,4 +234,5 @@ def remark(grounded: Grounded, numbers: Sequence[Sequence[int]]) -> Grounded:
         out += body
         sentences.append(Sentence(body, start, len(out), list(nums), sent.supported))
     out += text[cursor:]
-    return Grounded(out, sentences, sorted({n for s in sentences for n in s.citations}), grounded.not_found)
+    return Grounded(out, sentences, sorted({n for s in sentences for n in s.citations}), grounded.not_found,
+                    grounded.restates_question)

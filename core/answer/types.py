@@ -69,6 +69,9 @@ class Answer:
     model: str = ""
     #: The local model's P("the sources state the answer"), when it was asked (None otherwise).
     answerable: float | None = None
+    #: Why an abstention abstained: relevance, no_passages, answerability, not_found, restates_question,
+    #: nothing_supported or unsupported (None for an answer).
+    abstain_reason: str | None = None
 
     @property
     def unsupported(self) -> list[str]:
@@ -90,6 +93,7 @@ class Answer:
             "suggestions": [_citation_json(c) for c in self.suggestions],
             "scope": list(self.scope),
             "answerable": None if self.answerable is None else round(self.answerable, 4),
+            "abstain_reason": self.abstain_reason,
             "timings": {k: self.timings.get(k) for k in ("retrieval_ms", "first_token_ms", "total_ms")},
         }
 

@@ -422,6 +422,56 @@ def test_an_unsure_answer_with_an_invented_sentence_is_an_abstention(open_engine
     assert not supported_only.abstained, "a fully supported answer stands whatever P(yes)"
 
 
+def test_an_answer_that_only_restates_the_question_says_nothing() -> None:
+    """Words the question already brought prove nothing: such an answer is flagged, a yes/no
+    answer and an answer with one new fact are not."""
+    q = "This religion emerged in the late 15th century and was a combination of which two faiths?"
+    passage = "Sikhism emerged in the Punjab in the late 15th century, drawing on Islam and Hinduism."
+    assert ground("This religion emerged in the late 15th century [1].", [passage], q).restates_question
+    assert not ground("Sikhism emerged in the late 15th century [1].", [passage], q).restates_question
+    assert not ground("Islam and Hinduism [1].", [passage], q).restates_question
+    yes_no = "Did this religion emerge in the late 15th century?"
+    assert not ground("Yes, this religion emerged in the late 15th century [1].", [passage], yes_no).restates_question
+
+
+def test_nothing_supported_only_when_no_sentence_is() -> None:
+    invented = "It was sold to NASA in 1962 [1]."
+    assert ground(invented, [SOLAR, TEA], ON_TOPIC).nothing_supported
+    mixed = ground(f"It was built at Bell Labs in 1954 [1]. {invented}", [SOLAR, TEA], ON_TOPIC)
+    assert not mixed.nothing_supported and [s.supported for s in mixed.sentences] == [True, False]
+    assert not ground("Yes [1].", [SOLAR], "Was it made of silicon?").nothing_supported
+    assert ground("I don't know.", [SOLAR], ON_TOPIC).nothing_supported
+
+
+def test_an_answer_with_nothing_supported_or_only_the_question_is_an_abstention(
+        open_engine: Callable[..., Engine]) -> None:
+    """When the model that judged the question wrote an answer no passage supports, or one that
+    only repeats the question, the person gets an abstention with the passages, and its reason."""
+    from core.answer.answerer import _Run
+
+    engine = open_engine(grounded_min=0.0)  # the unsure-and-unsupported rule is off
+    numbered = [hit(1, SOLAR), hit(2, TEA)]
+    gen = LocalLlama(engine.settings)
+
+    def grounded(text: str, p_yes: float | None) -> Any:
+        run = _Run(engine.answerer, ON_TOPIC, None, "local", None, threading.Event(), False, [])
+        return run.grounded(Pumped(text=text), gen, numbered, 100, p_yes)
+
+    invented = "It was sold to NASA in 1962 [1]."
+    sure = grounded(invented, 0.99)
+    assert sure.abstained and sure.abstain_reason == "nothing_supported" and sure.citations == []
+    assert [c.text for c in sure.suggestions] == [SOLAR, TEA]
+    assert sure.as_json()["abstain_reason"] == "nothing_supported"
+    # No judgement from the model that wrote it (an OpenAI fallback): shown, visibly unsupported.
+    remote = grounded(invented, None)
+    assert not remote.abstained and remote.unsupported == ["It was sold to NASA in 1962."]
+    assert remote.abstain_reason is None
+    echo = grounded("The first practical silicon solar cell was built [1].", None)
+    assert echo.abstained and echo.abstain_reason == "restates_question"
+    real = grounded("It was built at Bell Labs in 1954 [1].", 0.99)
+    assert not real.abstained and [c.n for c in real.citations] == [1]
+
+
 def test_the_abstention_threshold_comes_from_the_models_calibration(open_engine: Callable[..., Engine]) -> None:
     """answerable_min unset: the catalog's value for the answering model's hash (0 for the test model)."""
     import models

@@ -81,7 +81,8 @@ def test_ask_json_object_is_exactly_the_contract(data: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     obj = json.loads(proc.stdout)
     assert set(obj) == {"question", "answer", "abstained", "backend", "citations", "timings", "model", "mode",
-                        "stopped", "stop_reason", "sentences", "unsupported", "suggestions", "scope", "answerable"}
+                        "stopped", "stop_reason", "sentences", "unsupported", "suggestions", "scope", "answerable",
+                        "abstain_reason"}
     assert obj["mode"] == "question" and obj["stopped"] is False and obj["scope"] == []
     assert isinstance(obj["answerable"], float)  # the local model's own yes/no was asked
     for s in obj["sentences"]:
