@@ -76,6 +76,7 @@ class AnswerResult:
     scope: list[str] = field(default_factory=list)  # document ids the answer was limited to
     mode: str = "question"  # question | summary
     model: str = ""
+    abstain_reason: str = ""  # why an abstention abstained (``core.answer.types.Answer.abstain_reason``)
 
     @property
     def unsupported(self) -> list[str]:
@@ -122,6 +123,7 @@ def result_from_answer(answer: Any, *, fallback_text: str = "", stopped: bool = 
         scope=[str(d) for d in (g("scope", None) or [])],
         mode=str(g("mode", "question") or "question"),
         model=str(g("model", "") or ""),
+        abstain_reason=str(g("abstain_reason", "") or ""),
     )
 
 
@@ -148,6 +150,7 @@ def result_from_message(message: Any) -> AnswerResult:
         "stop_reason": getattr(message, "stop_reason", None),
         "suggestions": getattr(message, "suggestions", None) or [],
         "model": (getattr(message, "meta", None) or {}).get("model", ""),
+        "abstain_reason": (getattr(message, "meta", None) or {}).get("abstain_reason", ""),
     })
     return dataclasses.replace(base, sentences=sentences, stopped=bool(base.stop_reason))
 

@@ -36,6 +36,17 @@ log = logging.getLogger(__name__)
 RENDER_MS = 50
 ABSTAIN_TITLE = "Not found in your documents"
 REFUSED_TITLE = "Not answered"
+#: Why an abstention abstained, in the person's terms (``Answer.abstain_reason``).
+ABSTAIN_WHY = {
+    "relevance": "Nothing in your library is close to this question; importing a document about it may help.",
+    "no_passages": "The selected documents have no text to answer from.",
+    "answerability": "Your documents touch on this, but none of the passages found states the answer.",
+    "not_found": "Your documents touch on this, but none of the passages found states the answer.",
+    "restates_question": "The model only repeated the question, so no answer is shown.",
+    "nothing_supported": "The model's answer was not backed by the passages found, so it is not shown.",
+    "unsupported": "The model was unsure, and part of its answer was not backed by the passages found, "
+                   "so it is not shown.",
+}
 STOP_NOTES = {
     "repetition": "Stopped: the model started repeating itself",
     "length": "Stopped: the answer reached its length limit",
@@ -95,12 +106,17 @@ class AnswerWidget(QFrame):
         self.abstain_text = QLabel()
         self.abstain_text.setWordWrap(True)
         self.abstain_text.setTextFormat(Qt.TextFormat.PlainText)
+        self.abstain_why = QLabel()
+        self.abstain_why.setObjectName("abstainWhy")
+        self.abstain_why.setWordWrap(True)
+        self.abstain_why.setTextFormat(Qt.TextFormat.PlainText)
         self.suggestions_title = QLabel("You may want to read:")
         self.suggestions_label = self._rich_label("suggestions")
         ab = QVBoxLayout(self.abstain_box)
         ab.setContentsMargins(10, 8, 10, 8)
         ab.setSpacing(4)
-        for line in (self.abstain_title, self.abstain_text, self.suggestions_title, self.suggestions_label):
+        for line in (self.abstain_title, self.abstain_why, self.abstain_text, self.suggestions_title,
+                     self.suggestions_label):
             ab.addWidget(line)
         self.abstain_box.hide()
 
@@ -262,6 +278,9 @@ class AnswerWidget(QFrame):
         self.abstain_text.setText(body)
         # The engine's standard sentence says what the title already says; the model's own words do not.
         self.abstain_text.setVisible(bool(body) and body != ABSTAIN_TEXT)
+        why = ABSTAIN_WHY.get(result.abstain_reason, "") if result.abstained else ""
+        self.abstain_why.setText(why)
+        self.abstain_why.setVisible(bool(why))
         items = []
         for i, c in enumerate(self.suggestions):
             where = source_line(c)

@@ -120,7 +120,8 @@ class Answerer:
                 conversation_id, "assistant", ans.answer, ans.citations, ans.backend, ans.abstained,
                 meta={"unsupported": ans.unsupported, "stop_reason": ans.stop_reason,
                       "suggestions": [c.as_dict() for c in ans.suggestions],
-                      "sentences": [s.as_dict() for s in ans.sentences], "mode": ans.mode, "model": ans.model},
+                      "sentences": [s.as_dict() for s in ans.sentences], "mode": ans.mode, "model": ans.model,
+                      "abstain_reason": ans.abstain_reason},
             )
         except (FootnoteError, sqlite3.Error) as exc:
             log.warning("conversation not saved id=%s error=%s", conversation_id, exc)
@@ -132,7 +133,7 @@ class Answerer:
                 "mode": ans.mode, "citations": [c.as_dict() for c in ans.citations],
                 "suggestions": [c.as_dict() for c in ans.suggestions],
                 "sentences": [s.as_dict() for s in ans.sentences],
-                "sources": [asdict(h) for h in sources],
+                "sources": [asdict(h) for h in sources], "abstain_reason": ans.abstain_reason,
             })
         except sqlite3.Error as exc:
             log.warning("answer cache not written error=%s", exc)
@@ -276,6 +277,7 @@ class _Run:
             sentences=[Sentence.from_dict(s) for s in hit.get("sentences", [])],
             suggestions=[Citation.from_dict(c) for c in hit.get("suggestions", [])],
             mode=hit.get("mode", "question"), model=str(hit.get("model", "")),
+            abstain_reason=hit.get("abstain_reason"),
         )
         return key, [AnswerEvent("retrieved", chunks=tuple(SearchHit(**d) for d in hit["sources"])),
                      AnswerEvent("token", ans.answer), self.finish(ans)]

@@ -19,7 +19,7 @@ from tests.ui.conftest import open_window
 from tests.ui.helpers import all_ready, drop, row_for
 from tests.ui.scripted import Script, ScriptedEngine, answer, cite, sentences
 from ui.answer_render import UNSUPPORTED_TIP
-from ui.answer_widget import ABSTAIN_TITLE, AnswerWidget
+from ui.answer_widget import ABSTAIN_TITLE, ABSTAIN_WHY, AnswerWidget
 
 ANSWER_MS = 30_000
 
@@ -111,11 +111,13 @@ def test_an_abstention_offers_passages_to_read(qtbot, scripted) -> None:
         tea = eng.hit("green tea", "tea.md")
         yield AnswerEvent("retrieved", chunks=(tea,))
         yield AnswerEvent("done", answer=answer(q, ABSTAIN_TEXT, abstained=True, backend="local",
-                                                suggestions=[cite(1, tea)]))
+                                                suggestions=[cite(1, tea)], abstain_reason="answerability"))
 
     scripts.current = script
     widget = ask(qtbot, w, "How much caffeine does green tea have?")
     assert widget.abstain_box.isVisible() and widget.abstain_title.text() == ABSTAIN_TITLE
+    assert widget.abstain_why.isVisible(), "the person is told why"
+    assert widget.abstain_why.text() == ABSTAIN_WHY["answerability"] and "states the answer" in widget.abstain_why.text()
     assert not widget.label.isVisible(), "an abstention is not drawn as an answer"
     assert not widget.sources.isVisible(), "nothing is cited"
     assert widget.suggestions_title.text() == "You may want to read:" and widget.suggestions_label.isVisible()
@@ -223,7 +225,7 @@ def test_a_reopened_conversation_is_drawn_the_same(qtbot, scripted) -> None:
                       meta={"unsupported": ["It ran on tea."], "stop_reason": "repetition"})
     store.add_message(conv.id, "user", "How much caffeine is in tea?")
     store.add_message(conv.id, "assistant", ABSTAIN_TEXT, [], "none", abstained=True,
-                      meta={"suggestions": [cite(1, tea).as_dict()]})
+                      meta={"suggestions": [cite(1, tea).as_dict()], "abstain_reason": "relevance"})
     assert result_from_message(store.messages(conv.id)[1]).unsupported == ["It ran on tea."]
     w.refresh_conversations()
     qtbot.waitUntil(lambda: w.conversations.list.count() == 1, timeout=10_000)
@@ -234,5 +236,7 @@ def test_a_reopened_conversation_is_drawn_the_same(qtbot, scripted) -> None:
     assert fmt.underlineStyle() == QTextCharFormat.UnderlineStyle.WaveUnderline
     assert "Stopped: the model started repeating itself" in first.note.text()
     assert second.abstain_box.isVisible() and "Green tea" in second.suggestions_label.text()
+    assert second.abstain_why.text() == ABSTAIN_WHY["relevance"], "a stored abstention keeps its reason"
+    assert not first.abstain_why.isVisible()
     second.suggestions_label.linkActivated.emit("suggest:0")
     assert w.viewer.isVisible() and w.viewer.citation is not None and w.viewer.citation.source.endswith("tea.md")
