@@ -18,7 +18,8 @@ A sentence that says the sources lack the answer ("the documents do not mention 
 An answer that only restates the question ("This religion emerged in the late 15th century and was
 a combination of Islam and Hinduism." to that very question) adds no word the question did not
 bring: it answers nothing, however well the passages "support" it. ``Grounded.restates_question``
-says so; a yes/no answer ("Yes, the Danube flows through ten countries.") is not counted as one.
+says so; a yes/no answer ("Yes, the Danube flows through ten countries.") and a choice between the
+question's own alternatives ("Is Wellington in the north or the south?") are not counted as one.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ _STOP = frozenset(
 _NOT_FOUND = re.compile(
     r"\b(?:not|n't|no|none|neither|nothing|unable|cannot|can't|lack|lacks|without)\b", re.IGNORECASE)
 _YES_NO = re.compile(r"^\W*(?:yes|no)\b", re.IGNORECASE)
+_ALTERNATIVES = re.compile(r"\bor\b", re.IGNORECASE)
 _ABOUT_SOURCES = re.compile(
     r"\b(?:sources?|documents?|passages?|context|provided|given|text|information|details?|mention(?:ed|s)?|"
     r"specif(?:y|ied|ies)|stated?|found|find|answer)\b", re.IGNORECASE)
@@ -216,7 +218,10 @@ def ground(answer: str, passages: Sequence[str], question: str = "", threshold: 
                      for st in sentences]
     cited_all = sorted({n for st in sentences for n in st.citations})
     only_not_found = not_found > 0 and substantive == 0
-    restates = substantive > 0 and novel_terms == 0 and bool(q_terms) and not _YES_NO.match(final)
+    # A yes/no answer, or one that picks between the question's own alternatives ("north or south?"),
+    # may rightly use only the question's words.
+    restates = (substantive > 0 and novel_terms == 0 and bool(q_terms) and not _YES_NO.match(final)
+                and not _ALTERNATIVES.search(question))
     return Grounded(final, sentences, cited_all, only_not_found, restates)
 
 

@@ -432,6 +432,8 @@ def test_an_answer_that_only_restates_the_question_says_nothing() -> None:
     assert not ground("Islam and Hinduism [1].", [passage], q).restates_question
     yes_no = "Did this religion emerge in the late 15th century?"
     assert not ground("Yes, this religion emerged in the late 15th century [1].", [passage], yes_no).restates_question
+    choice = "Did this religion emerge in the late 15th or the 16th century?"
+    assert not ground("It emerged in the late 15th century [1].", [passage], choice).restates_question
 
 
 def test_nothing_supported_only_when_no_sentence_is() -> None:
