@@ -27,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,8 @@ def common(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "questions": len(rows),
         "abstained": round(sum(bool(r.get("abstained")) for r in rows) / n, 4),
+        "abstain_reasons": dict(sorted(Counter(str(r.get("abstain_reason")) for r in rows
+                                               if r.get("abstained")).items())),
         "stopped_for_repetition": sum(r.get("stop_reason") == "repetition" for r in rows),
         "ran_to_max_tokens": sum(r.get("stop_reason") == "length" for r in rows),
         "with_unsupported_sentences": round(sum(bool(r.get("unsupported")) for r in rows) / n, 4),
