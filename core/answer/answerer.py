@@ -378,18 +378,22 @@ class _Run:
 
         * It only restates the question: it adds nothing the question did not say.
         * The model that judged the question wrote it, and no passage supports any of its
-          sentences: every claim in it is invented or misread.
+          sentences: every claim in it is invented or misread (for a model with a measured
+          ``grounded_min``).
         * That model was unsure the passages hold the answer (P(yes) below ``grounded_min``), and
           part of what it wrote is in none of them: on the dev data that is far more often an
           invented answer than a real one.
         """
         if g.restates_question:
             return "restates_question"
-        if p_yes is None:
+        # Both grounding rules are measured per model: ``grounded_min`` 0 (a model nobody
+        # measured, or the setting) turns them off.
+        g_min = self._grounded_min(gen)
+        if p_yes is None or g_min <= 0:
             return None
         if g.nothing_supported:
             return "nothing_supported"
-        if any(not s.supported for s in g.sentences) and p_yes < self._grounded_min(gen):
+        if any(not s.supported for s in g.sentences) and p_yes < g_min:
             return "unsupported"
         return None
 

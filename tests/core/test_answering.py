@@ -451,7 +451,7 @@ def test_an_answer_with_nothing_supported_or_only_the_question_is_an_abstention(
     only repeats the question, the person gets an abstention with the passages, and its reason."""
     from core.answer.answerer import _Run
 
-    engine = open_engine(grounded_min=0.0)  # the unsure-and-unsupported rule is off
+    engine = open_engine(grounded_min=0.5)  # P(yes) 0.99 is above it: the unsure-and-unsupported rule does not fire
     numbered = [hit(1, SOLAR), hit(2, TEA)]
     gen = LocalLlama(engine.settings)
 
@@ -472,6 +472,9 @@ def test_an_answer_with_nothing_supported_or_only_the_question_is_an_abstention(
     assert echo.abstained and echo.abstain_reason == "restates_question"
     real = grounded("It was built at Bell Labs in 1954 [1].", 0.99)
     assert not real.abstained and [c.n for c in real.citations] == [1]
+    engine.settings.grounded_min = 0.0  # a model nobody measured: no grounding rule, the answer is shown
+    unmeasured = grounded(invented, 0.99)
+    assert not unmeasured.abstained and unmeasured.unsupported == ["It was sold to NASA in 1962."]
 
 
 def test_the_abstention_threshold_comes_from_the_models_calibration(open_engine: Callable[..., Engine]) -> None:
