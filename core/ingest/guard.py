@@ -105,14 +105,21 @@ class _Worker:
                                    name="footnote-parse")
         self.process.start()
         child.close()
+        self._closing = threading.Lock()
 
-    def kill(self) -> None:
+    def end_process(self) -> None:
+        """Kill the process only. The thread that owns the worker sees the pipe end and closes its
+        side itself: closing a pipe another thread is polling could hand its descriptor number to
+        an unrelated file."""
         try:
             self.process.kill()
         except (OSError, ValueError):
             pass
+
+    def kill(self) -> None:
+        self.end_process()
         self.process.join(2)
-        self.conn.close()
+        self._close_conn()
 
     def stop(self) -> None:
         try:
@@ -123,7 +130,14 @@ class _Worker:
         if self.process.is_alive():
             self.kill()
         else:
-            self.conn.close()
+            self._close_conn()
+
+    def _close_conn(self) -> None:
+        with self._closing:  # once, even when two threads end the same worker
+            try:
+                self.conn.close()
+            except OSError:
+                pass
 
 
 @dataclass(frozen=True)
@@ -222,6 +236,8 @@ class ParseGuard:
             worker.conn.send(task)
         except (OSError, ValueError):
             self._discard(worker)
+            if self._closed:
+                raise ImportCancelled(f"{source}: import cancelled") from None
             raise LoadError(source, "the reader could not be started") from None
         except Exception as exc:  # noqa: BLE001 - the task could not be pickled; the worker is untouched
             self._give(worker)
@@ -386,7 +402,18 @@ class ParseGuard:
             live = list(self._live)
             self._live.clear()
             threads, self._threads = self._threads, None
+        idle: set[_Worker] = set()
+        while True:
+            try:
+                idle.add(self._idle.get_nowait())
+            except queue.Empty:
+                break
         for worker in live:
+            if worker in idle:
+                worker.kill()
+            else:  # a call owns it: that call sees the pipe end, fails as cancelled and closes it
+                worker.end_process()
+        for worker in idle - set(live):
             worker.kill()
         if threads is not None:
             threads.shutdown(wait=False, cancel_futures=True)
