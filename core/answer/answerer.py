@@ -7,8 +7,9 @@ Why the pieces are the way they are:
   passages is below ``settings.min_relevance``, no model is called: the answer is an abstention
   that offers the closest passages as "you may want to read".
 * **Abstain when the passages are on topic but lack the answer.** The local model first reads the
-  passages and the question and gives P("the sources state the answer") from its own logits (one
-  prompt that shares its passages with the answer prompt, so the KV cache keeps them). Below
+  passages and the question and gives P("the sources state the answer") from its own logits, over
+  the first passage, the first two, ... and all of them, keeping the largest (prompts that share
+  their passages with the answer prompt, so the KV cache keeps them). Below
   ``settings.answerable_min`` the answer is an abstention. After the answer is written, it is an
   abstention too when its only sentences say the documents do not hold the answer, when it only
   restates the question, when no passage supports any of its sentences, or when one sentence is
@@ -46,7 +47,7 @@ from core.answer.grounding import Grounded, ground
 from core.answer.guardrails import Guardrails
 from core.answer.llama_local import LocalLlama
 from core.answer.openai_remote import OpenAICompatible
-from core.answer.prompt import build_prompt
+from core.answer.prompt import Prompt, build_prompt
 from core.answer.streaming import Pumped, pump
 from core.answer.summary import Summarizer
 from core.answer.types import ABSTAIN_TEXT, Answer, AnswerEvent, AnswerStream, Sentence
@@ -57,6 +58,10 @@ from core.retrieval import SearchHit
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: How the answerability checks are asked (part of the cache key: a new way must not serve answers
+#: that the old one decided).
+CHECKS_VERSION = "prefix-max"
 
 BACKENDS = ("local", "auto", "openai")
 HISTORY_TURNS = 3
@@ -251,7 +256,8 @@ class _Run:
                 parts.append(self.local.identity())
                 # The thresholds measured for the model decide abstentions: a new calibration in
                 # the catalog must not serve answers made under the old one.
-                parts.append(f"answerable={self.local.answerable_min()},grounded={self.local.grounded_min()}")
+                parts.append(f"answerable={self.local.answerable_min()},grounded={self.local.grounded_min()},"
+                             f"checks={CHECKS_VERSION}")
             except GenerationError as exc:
                 parts.append(f"unavailable:{exc}")
         if self.policy != "local":
@@ -314,11 +320,9 @@ class _Run:
         yield AnswerEvent("retrieved", chunks=tuple(prompt.numbered))
 
         # Are the passages on topic but without the answer? The model's own yes/no, from logits.
-        try:
-            p_yes = gen.yes_probability(prompt.check, self.cancel)
-        except GenerationError as exc:
-            log.warning("answerability check failed error=%s", exc)
-            p_yes = None
+        checks = self.answerability(gen, prompt)
+        p_yes = max(checks) if checks else None
+        p_all = checks[-1] if checks else None
         if self.cancel.is_set():
             yield AnswerEvent("done", answer=Answer(self.question, "", False, gen.name, [],
                                                     _timings(self.retrieval_ms, None, self.ms()), stopped=True,
@@ -331,7 +335,7 @@ class _Run:
             log.info("unanswerable p_yes=%.3f min=%.2f", p_yes, threshold)
             yield AnswerEvent("token", ABSTAIN_TEXT)
             ans = self.abstain(prompt.numbered, gen.name, "answerability", gen.model_name(), self.ms())
-            ans.answerable = p_yes
+            ans.answerable, ans.answerable_checks = p_yes, checks
             yield AnswerEvent("done", answer=ans)
             return
 
@@ -364,9 +368,31 @@ class _Run:
             yield AnswerEvent("error", reason)
             return
         # The check's P(yes) judges the answer only when the same model wrote it (not after a fallback).
-        ans = self.grounded(result, used, prompt.numbered, prompt.prompt_tokens, p_yes if used is gen else None)
-        ans.answerable = p_yes
+        ans = self.grounded(result, used, prompt.numbered, prompt.prompt_tokens, p_all if used is gen else None)
+        ans.answerable, ans.answerable_checks = p_yes, checks
         yield AnswerEvent("done", answer=ans)
+
+    def answerability(self, gen: Generator, prompt: Prompt) -> list[float]:
+        """P(yes) of the check over the first passage, the first two, ... and all of them.
+
+        The largest decides: a passage that states the answer is often judged "no" once weaker
+        passages follow it, and asking over the prefixes as well separated answerable from
+        on-topic-but-unanswerable dev questions better (AUC 0.92 against 0.87). In this order the
+        checks share the KV cache, so each costs only its new passage and the check's last line.
+        An empty list: no check (a backend without logits, a failure, or Stop).
+        """
+        checks: list[float] = []
+        for messages in [*prompt.prefix_checks, prompt.check]:
+            try:
+                p = gen.yes_probability(messages, self.cancel)
+            except GenerationError as exc:
+                log.warning("answerability check failed error=%s", exc)
+                return []
+            if p is None:
+                return []
+            checks.append(p)
+        log.info("answerability checks=%s", ",".join(f"{p:.3f}" for p in checks))
+        return checks
 
     def _grounded_min(self, gen: Generator) -> float:
         if self.settings.grounded_min is not None:

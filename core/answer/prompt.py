@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from core.answer.generator import ChatMessage, GenerationError, Generator
 from core.documents import display_title
@@ -49,12 +49,18 @@ MAP_SYSTEM = "You summarize text. Write two or three short sentences with its ma
 
 @dataclass
 class Prompt:
-    """The answer prompt, its check variant, and the passages in the order they were numbered."""
+    """The answer prompt, its check variant, and the passages in the order they were numbered.
+
+    ``prefix_checks`` asks the same check over the first passage, then the first two, and so on up
+    to all but the last (``check`` has them all). Asked in that order they share the KV cache: each
+    reads one more passage and the check's own last line.
+    """
 
     messages: list[ChatMessage]
     check: list[ChatMessage]
     numbered: list[SearchHit]
     prompt_tokens: int
+    prefix_checks: list[list[ChatMessage]] = field(default_factory=list)
 
 
 def source_block(n: int, hit: SearchHit) -> str:
@@ -107,12 +113,15 @@ def build_prompt(gen: Generator, question: str, hits: Sequence[SearchHit], histo
     numbered, blocks, left = fit_passages(gen, hits, budget, max(1, settings.answer_passages))
     if not numbered:
         raise GenerationError("no retrieved passage fits in the context window; raise n_ctx")
-    shared = "Sources:\n" + "\n\n".join(blocks) + "\n\n" + head
     system: ChatMessage = {"role": "system", "content": SYSTEM_PROMPT}
-    messages: list[ChatMessage] = [system, *turns, {"role": "user", "content": f"{shared}\n\n{ANSWER_TAIL}"}]
-    check: list[ChatMessage] = [system, *turns, {"role": "user", "content": f"{shared}\n\n{CHECK_TAIL}"}]
+
+    def user(k: int, tail: str) -> list[ChatMessage]:
+        shared = "Sources:\n" + "\n\n".join(blocks[:k]) + "\n\n" + head
+        return [system, *turns, {"role": "user", "content": f"{shared}\n\n{tail}"}]
+
     used = n_ctx - settings.max_answer_tokens - TEMPLATE_OVERHEAD - left
-    return Prompt(messages, check, numbered, used)
+    return Prompt(user(len(blocks), ANSWER_TAIL), user(len(blocks), CHECK_TAIL), numbered, used,
+                  [user(k, CHECK_TAIL) for k in range(1, len(blocks))])
 
 
 def summary_messages(title: str, request: str, blocks: Sequence[str]) -> list[ChatMessage]:

@@ -69,6 +69,8 @@ class Answer:
     model: str = ""
     #: The local model's P("the sources state the answer"), when it was asked (None otherwise).
     answerable: float | None = None
+    #: Each check behind ``answerable``: over the first passage, the first two, ... and all of them.
+    answerable_checks: list[float] = field(default_factory=list)
     #: Why an abstention abstained: relevance, no_passages, answerability, not_found, restates_question,
     #: nothing_supported or unsupported (None for an answer).
     abstain_reason: str | None = None
@@ -93,6 +95,7 @@ class Answer:
             "suggestions": [_citation_json(c) for c in self.suggestions],
             "scope": list(self.scope),
             "answerable": None if self.answerable is None else round(self.answerable, 4),
+            "answerable_checks": [round(p, 4) for p in self.answerable_checks],
             "abstain_reason": self.abstain_reason,
             "timings": {k: self.timings.get(k) for k in ("retrieval_ms", "first_token_ms", "total_ms")},
         }

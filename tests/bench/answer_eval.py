@@ -99,7 +99,7 @@ def ask(engine: Engine, q: str) -> dict[str, Any]:
     out = ans.as_json()
     out["all_cited_text"] = [c.text for c in ans.citations]
     t = ans.timings
-    sys.stderr.write(f"{'ABSTAIN' if ans.abstained else 'answer '} p_yes={ans.answerable} "
+    sys.stderr.write(f"{'ABSTAIN' if ans.abstained else 'answer '} p_yes={ans.answerable} checks={ans.answerable_checks} "
                      f"total={t.get('total_ms')} ms | {q[:60]} -> {ans.answer[:80]!r}\n")
     return out
 

@@ -14,7 +14,7 @@ from core.answer.generator import StreamStats
 from core.answer.grounding import ground, is_not_found, split_sentences, support
 from core.answer.guardrails import blocked_term
 from core.answer.llama_local import LocalLlama
-from core.answer.prompt import build_prompt
+from core.answer.prompt import CHECK_TAIL, build_prompt
 from core.answer.repetition import find_repetition
 from core.answer.streaming import Pumped, pump
 from core.answer.types import ABSTAIN_TEXT, AnswerStream
@@ -285,6 +285,38 @@ def test_context_budget_fits_whole_passages(open_engine: Callable[..., Engine]) 
     assert total + engine.settings.max_answer_tokens <= 512
     for h in prompt.numbered:
         assert h.text.strip() in prompt.messages[-1]["content"]  # whole passages, never cut
+
+
+def test_answerability_is_asked_over_each_passage_prefix_sharing_the_cache(
+        open_engine: Callable[..., Engine]) -> None:
+    """The check runs over [1], [1-2], ... [all]; in that order each prompt extends the last one's
+    passages, so llama.cpp reads every passage once and only the check's last line again."""
+    engine = open_engine()
+    gen = LocalLlama(engine.settings)
+    hits = [hit(1, SOLAR), hit(2, TEA), hit(3, "Wind turbines turn the kinetic energy of moving air into power.")]
+    engine.settings.answer_passages = 3
+    prompt = build_prompt(gen, ON_TOPIC, hits, [], engine.settings)
+    chain = [*prompt.prefix_checks, prompt.check]
+    assert len(chain) == 3 and chain[-1] == prompt.check
+    for k, messages in enumerate(chain, 1):
+        body = messages[-1]["content"]
+        assert all((h.text in body) == (i < k) for i, h in enumerate(hits)), f"check {k} holds passages 1..{k}"
+    last_line = gen.count_tokens(f"Question: {ON_TOPIC}\n\n{CHECK_TAIL}")
+    read = len(gen.prompt_tokens(chain[0]))
+    for before, after in zip(chain, chain[1:]):
+        a, b = gen.prompt_tokens(before), gen.prompt_tokens(after)
+        shared = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+        assert len(a) - shared <= last_line + 8, "only the check's last line differs"
+        read += len(b) - shared
+    assert read <= len(gen.prompt_tokens(prompt.check)) + 2 * (last_line + 8)
+
+    ans = engine.answerer.ask(ON_TOPIC).result()
+    sources = engine.answerer.ask(ON_TOPIC, use_cache=False)
+    for _ in sources:
+        pass
+    assert ans.answerable_checks and len(ans.answerable_checks) == len(sources.sources)
+    assert ans.answerable == max(ans.answerable_checks)
+    assert ans.as_json()["answerable_checks"] == [round(p, 4) for p in ans.answerable_checks]
 
 
 def test_auto_falls_back_when_local_model_missing(
