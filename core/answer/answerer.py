@@ -8,8 +8,8 @@ Why the pieces are the way they are:
   that offers the closest passages as "you may want to read".
 * **Abstain when the passages are on topic but lack the answer.** The local model first reads the
   passages and the question and gives P("the sources state the answer") from its own logits, over
-  the first passage, the first two, ... and all of them, keeping the largest (prompts that share
-  their passages with the answer prompt, so the KV cache keeps them). Below
+  the first passage, the first two, ... and all of them, and averaged (prompts that share their
+  passages with the answer prompt, so the KV cache keeps them). Below
   ``settings.answerable_min`` the answer is an abstention. After the answer is written, it is an
   abstention too when its only sentences say the documents do not hold the answer, when it only
   restates the question, when no passage supports any of its sentences, or when one sentence is

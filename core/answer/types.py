@@ -67,7 +67,8 @@ class Answer:
     scope: list[str] = field(default_factory=list)
     mode: Literal["question", "summary"] = "question"
     model: str = ""
-    #: The local model's P("the sources state the answer"), when it was asked (None otherwise).
+    #: The local model's P("the sources state the answer"), the mean of ``answerable_checks``, when
+    #: it was asked (None otherwise).
     answerable: float | None = None
     #: Each check behind ``answerable``: over the first passage, the first two, ... and all of them.
     answerable_checks: list[float] = field(default_factory=list)

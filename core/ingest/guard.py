@@ -413,8 +413,6 @@ class ParseGuard:
                 worker.kill()
             else:  # a call owns it: that call sees the pipe end, fails as cancelled and closes it
                 worker.end_process()
-        for worker in idle - set(live):
-            worker.kill()
         if threads is not None:
             threads.shutdown(wait=False, cancel_futures=True)
 
