@@ -85,6 +85,32 @@ def terms(text: str) -> list[str]:
     return out
 
 
+#: A word and a question word that share their stem are one word only when they differ by at most
+#: this many characters ("electric" and "electricity"); beyond it the word is a compound of its own
+#: ("Amazoneregenwoud" is the answer to a question about the Amazon, not a restatement of it).
+INFLECTION = 3
+
+
+def words(text: str) -> list[str]:
+    """Content words, case folded, whole (for telling a new word from the question's own)."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return [w for w in _TERM.findall(text) if w not in _STOP and (len(w) >= 3 or w[0].isdigit())]
+
+
+def _new_words(sentence: str, question: Sequence[str]) -> int:
+    """How many of the sentence's content words the question does not already hold."""
+    asked = set(question)
+
+    def known(w: str) -> bool:
+        if w in asked:
+            return True
+        if w[0].isdigit():
+            return False
+        return any(q[:STEM] == w[:STEM] and abs(len(q) - len(w)) <= INFLECTION for q in asked if q[:1] == w[:1])
+
+    return sum(not known(w) for w in words(sentence))
+
+
 def _numbers(text: str) -> set[str]:
     return {n.replace(",", "") for n in _NUMBER.findall(text)}
 
@@ -170,6 +196,7 @@ def ground(answer: str, passages: Sequence[str], question: str = "", threshold: 
     valid = set(range(1, len(passages) + 1))
     read = [_Passage.of(p) for p in passages]  # once per answer, not once per sentence
     q_terms, q_numbers = set(terms(question)), _numbers(question)
+    q_words = words(question)
     spans = split_sentences(answer)
     sentences: list[Sentence] = []
     cursor = 0
@@ -195,7 +222,7 @@ def ground(answer: str, passages: Sequence[str], question: str = "", threshold: 
             numbers = cited  # nothing to check ("Yes [1].", "No."): keep what the model said
         else:
             substantive += 1
-            novel_terms += sum(t not in q_terms for t in terms(plain))
+            novel_terms += _new_words(plain, q_words)
             scores = {n: _support(plain, read[n - 1], q_terms, q_numbers) for n in valid}
             good = [n for n in cited if scores[n] >= threshold]
             if good:

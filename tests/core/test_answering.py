@@ -466,6 +466,13 @@ def test_an_answer_that_only_restates_the_question_says_nothing() -> None:
     assert not ground("Yes, this religion emerged in the late 15th century [1].", [passage], yes_no).restates_question
     choice = "Did this religion emerge in the late 15th or the 16th century?"
     assert not ground("It emerged in the late 15th century [1].", [passage], choice).restates_question
+    # A new word that starts like one of the question's is still new: the answer, not a restatement.
+    word = "What is the Dutch word for the Amazon rainforest?"
+    dutch = "In Dutch the Amazon rainforest is called the Amazoneregenwoud."
+    assert not ground("The Dutch word for the Amazon rainforest is Amazoneregenwoud [1].", [dutch], word
+                      ).restates_question
+    assert ground("The Dutch word for the Amazon rainforests is the Amazon rainforest [1].", [dutch], word
+                  ).restates_question, "an inflected question word is the question's own"
 
 
 def test_nothing_supported_only_when_no_sentence_is() -> None:
