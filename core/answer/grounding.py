@@ -76,13 +76,7 @@ class Grounded:
 
 def terms(text: str) -> list[str]:
     """Content words, case folded, prefix stemmed; numbers kept whole."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    out = []
-    for w in _TERM.findall(text):
-        if w in _STOP or (len(w) < 3 and not w[0].isdigit()):
-            continue
-        out.append(w if w[0].isdigit() else w[:STEM])
-    return out
+    return [w if w[0].isdigit() else w[:STEM] for w in words(text)]
 
 
 #: A word and a question word that share their stem are one word only when they differ by at most
@@ -106,7 +100,7 @@ def _new_words(sentence: str, question: Sequence[str]) -> int:
             return True
         if w[0].isdigit():
             return False
-        return any(q[:STEM] == w[:STEM] and abs(len(q) - len(w)) <= INFLECTION for q in asked if q[:1] == w[:1])
+        return any(q[:STEM] == w[:STEM] and abs(len(q) - len(w)) <= INFLECTION for q in asked)
 
     return sum(not known(w) for w in words(sentence))
 
