@@ -39,6 +39,13 @@ SUMMARY_SUPPORT_MIN = 0.4
 STEM = 6
 
 _MARKERS = re.compile(r"\s*\[\s*\d+(?:\s*(?:[,;]|-|–|and)\s*\d+)*\s*\]")
+#: A marker used as a noun ("According to [1], ...", "..., as stated in [2].", "In [3], ..."): dropping
+#: only the marker would leave "According to, ...", so the phrase goes with it.
+_CITED_AS_NOUN = re.compile(
+    r"(?:\b(?:according to|as (?:stated|mentioned|described|noted|shown|explained|given) in|based on|see)|"
+    r"^\s*(?:in|from))\s+(?:(?:the\s+)?(?:source|passage)s?\s*)?{m}(?:\s*(?:,|and)\s*{m})*\s*,?".format(
+        m=_MARKERS.pattern.removeprefix(r"\s*")),
+    re.IGNORECASE)
 _TERM = re.compile(r"[^\W_]+(?:[.,]\d+)*", re.UNICODE)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _STOP = frozenset(
@@ -175,7 +182,7 @@ def _support(sentence: str, passage: _Passage, q_terms: set[str], q_numbers: set
 
 def _place_markers(body: str, numbers: Sequence[int]) -> str:
     """``body`` without markers, then the given ones before its final punctuation."""
-    plain = _MARKERS.sub("", body).strip()
+    plain = _without_markers(body)
     if not numbers:
         return plain
     marks = "".join(f"[{n}]" for n in numbers)
@@ -183,6 +190,17 @@ def _place_markers(body: str, numbers: Sequence[int]) -> str:
     if m:
         return f"{plain[: m.start()]} {marks}{plain[m.start():]}"
     return f"{plain} {marks}"
+
+
+def _without_markers(body: str) -> str:
+    """The sentence as read without its citation markers, lead-ins such as "According to [1]," too."""
+    plain = _CITED_AS_NOUN.sub("", body)
+    if plain != body:
+        plain = re.sub(r"\s*,\s*([.!?;:])", r"\1", plain).strip(" ,")
+        plain = re.sub(r"\s+([,.;:!?])", r"\1", plain)
+        if plain[:1].islower() and body.lstrip()[:1].isupper():
+            plain = plain[0].upper() + plain[1:]
+    return _MARKERS.sub("", plain).strip()
 
 
 def ground(answer: str, passages: Sequence[str], question: str = "", threshold: float = SUPPORT_MIN) -> Grounded:

@@ -428,6 +428,16 @@ def test_a_bare_answer_is_cited_and_a_stray_marker_dropped() -> None:
     assert g.text == "Bell Labs built it in 1954 [2]." and g.cited == [2]
 
 
+def test_a_marker_used_as_a_noun_leaves_no_dangling_words() -> None:
+    """"According to [1], ..." must not read "According to, ..." once the marker moves to the end."""
+    g = ground("According to [2], Bell Labs built it in 1954. Green tea comes from China, as stated in [1].",
+               [TEA, SOLAR], ON_TOPIC)
+    assert g.text == "Bell Labs built it in 1954 [2]. Green tea comes from China [1]."
+    assert [g.text[s.start:s.end] for s in g.sentences] == [s.text for s in g.sentences]
+    assert ground("In [1] and [2], tea comes from China.", [TEA, SOLAR]).text == "Tea comes from China [1]."
+    assert ground("In 1954 [2], Bell Labs built it.", [TEA, SOLAR], ON_TOPIC).text == "In 1954, Bell Labs built it [2]."
+
+
 def test_an_unsure_answer_with_an_invented_sentence_is_an_abstention(open_engine: Callable[..., Engine]) -> None:
     """Below grounded_min, an answer with a sentence no passage supports becomes an abstention that
     offers the passages; above it, the same answer stands, the invented sentence marked unsupported."""
