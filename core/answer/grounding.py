@@ -180,6 +180,45 @@ def _support(sentence: str, passage: _Passage, q_terms: set[str], q_numbers: set
     return sum(t in passage.terms for t in novel) / len(novel)
 
 
+def _facts(sentence: str) -> tuple[set[str], set[str]]:
+    """The sentence's names (capitalised words after its first, prefix stemmed) and numbers."""
+    names = set()
+    for m in _TERM.finditer(unicodedata.normalize("NFKC", sentence)):
+        w = m.group(0)
+        if m.start() > 0 and w[:1].isupper():
+            low = w.casefold()
+            if low not in _STOP and len(low) >= 3:
+                names.add(low[:STEM])
+    return names, _numbers(sentence)
+
+
+def _cover_facts(sentence: str, numbers: list[int], read: Sequence[_Passage], q_terms: set[str],
+                 q_numbers: set[str]) -> list[int]:
+    """``numbers`` plus the passages that hold a name or number of the sentence that they lack.
+
+    A sentence may join facts from two passages ("The earliest phylum is Porifera [1], as fossils
+    from 515 million years ago suggest [2]"); citing only the passage that supports most of it
+    would hide where its key name came from.
+    """
+    names, nums = _facts(sentence)
+    names -= q_terms
+    nums -= q_numbers
+    out = list(numbers)
+    for _ in range(len(read)):
+        held_terms = set().union(*(read[n - 1].terms for n in out))
+        held_numbers = set().union(*(read[n - 1].numbers for n in out))
+        missing_names, missing_numbers = names - held_terms, nums - held_numbers
+        if not missing_names and not missing_numbers:
+            break
+        gain = {n: len(missing_names & read[n - 1].terms) + len(missing_numbers & read[n - 1].numbers)
+                for n in range(1, len(read) + 1) if n not in out}
+        best = max(sorted(gain), key=lambda n: gain[n], default=0)
+        if not best or gain[best] == 0:
+            break
+        out.append(best)
+    return sorted(out)
+
+
 def _place_markers(body: str, numbers: Sequence[int]) -> str:
     """``body`` without markers, then the given ones before its final punctuation."""
     plain = _without_markers(body)
@@ -245,6 +284,8 @@ def ground(answer: str, passages: Sequence[str], question: str = "", threshold: 
                     numbers = [best]
                 else:
                     numbers, supported = [], False
+            if numbers:
+                numbers = _cover_facts(plain, numbers, read, q_terms, q_numbers)
         text = _place_markers(body, numbers)
         start = len(out)
         out += text

@@ -63,13 +63,22 @@ class Prompt:
     prefix_checks: list[list[ChatMessage]] = field(default_factory=list)
 
 
-def source_block(n: int, hit: SearchHit) -> str:
+def source_text(hit: SearchHit) -> str:
+    """A passage as the model reads it under its number: its title, section and page, then its text.
+
+    Grounding checks answers against this, not the bare text: "Super Bowl 50" in an answer may come
+    from the heading the model was shown.
+    """
     head = display_title(hit.title, hit.source)
     if hit.section and hit.section != hit.title:
         head += f" — {hit.section}"
     if hit.page is not None:
         head += f", p. {hit.page}"
-    return f"[{n}] {head}\n{hit.text.strip()}"
+    return f"{head}\n{hit.text.strip()}"
+
+
+def source_block(n: int, hit: SearchHit) -> str:
+    return f"[{n}] {source_text(hit)}"
 
 
 def fit_passages(gen: Generator, hits: Sequence[SearchHit], budget: int, limit: int) -> tuple[list[SearchHit],

@@ -438,6 +438,33 @@ def test_a_marker_used_as_a_noun_leaves_no_dangling_words() -> None:
     assert ground("In 1954 [2], Bell Labs built it.", [TEA, SOLAR], ON_TOPIC).text == "In 1954, Bell Labs built it [2]."
 
 
+def test_a_sentence_joining_two_passages_cites_both() -> None:
+    """The passage that holds the sentence's key name is cited too, not only the one that holds most
+    of its words; a passage that adds no name or number of the sentence is not."""
+    sponges = "Some researchers hold that the earliest-diverging animal phylum is Porifera, the sponges."
+    fossils = ("Fossils found in lagerstätten dating back to about 515 million years ago show comb jellies "
+               "with soft, gelatinous bodies preserved in fine detail.")
+    q = "What do some researchers believe is the earliest-diverging animal phylum?"
+    g = ground("The earliest-diverging phylum is Porifera, as fossils found in lagerstätten dating back to about "
+               "515 million years ago show [2].", [sponges, fossils, TEA], q)
+    assert g.cited == [1, 2] and g.sentences[0].supported
+    g = ground("Fossils found in lagerstätten date back to about 515 million years ago [2].", [sponges, fossils, TEA], q)
+    assert g.cited == [2]
+
+
+def test_a_fact_from_the_passage_heading_is_supported() -> None:
+    """The model reads each passage under its title: a number it took from there is not invented."""
+    from core.answer.prompt import source_text
+
+    gaga = SearchHit("p1", "d1", "/docs/sb.md", "Super Bowl 50", "Super Bowl 50", None,
+                     "Lady Gaga sang the national anthem, while Marlee Matlin signed it.", 1.0, 0.8)
+    q = "Who sang the national anthem?"
+    assert not ground("Lady Gaga sang the national anthem at Super Bowl 50 [1].", [gaga.text], q).cited
+    g = ground("Lady Gaga sang the national anthem at Super Bowl 50 [1].", [source_text(gaga)], q)
+    assert g.cited == [1] and g.sentences[0].supported
+    assert not ground("Lady Gaga sang at Super Bowl 51 [1].", [source_text(gaga)], q).cited
+
+
 def test_an_unsure_answer_with_an_invented_sentence_is_an_abstention(open_engine: Callable[..., Engine]) -> None:
     """Below grounded_min, an answer with a sentence no passage supports becomes an abstention that
     offers the passages; above it, the same answer stands, the invented sentence marked unsupported."""
