@@ -113,6 +113,11 @@ class Settings:
         "description": "Below this P(the sources state the answer), an answer with a sentence that no passage "
                        "supports becomes an abstention; empty means the value measured for the model "
                        "(none for models not measured)."})
+    confident_min: float | None = field(default=None, metadata={
+        "description": "After the answer is written, the local model's P(the sources state the answer) minus "
+                       "its measured weight times the share of answer words it was unsure of must reach this, "
+                       "or Footnote abstains; empty means the value measured for the model (none for models "
+                       "not measured)."})
     backend: str = field(default="local", metadata={"description": "Answer backend: local, auto or openai."})
     openai_base_url: str = field(default="https://api.openai.com/v1", metadata={"description": "OpenAI-compatible base URL."})
     openai_model: str = field(default="gpt-4o-mini", metadata={"description": "Remote model name."})
@@ -161,7 +166,7 @@ class Settings:
     def fingerprint(self) -> dict[str, Any]:
         """Fields that change an answer; the answer cache keys on them."""
         keys = ("top_k", "dense_weight", "n_ctx", "temperature", "max_answer_tokens", "repeat_penalty",
-                "answer_passages", "answerable_min", "grounded_min",
+                "answer_passages", "answerable_min", "grounded_min", "confident_min",
                 "backend", "openai_model", "openai_base_url", "min_relevance", "chunk_tokens", "chunk_overlap",
                 "blocked_terms", "blocked_topics", "n_gpu_layers", "keyword_search")
         return {k: getattr(self, k) for k in keys}

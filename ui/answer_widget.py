@@ -46,6 +46,8 @@ ABSTAIN_WHY = {
     "nothing_supported": "The model's answer was not backed by the passages found, so it is not shown.",
     "unsupported": "The model was unsure, and part of its answer was not backed by the passages found, "
                    "so it is not shown.",
+    "unsure": "The model had to guess at its answer, and none of the passages found clearly states it, "
+              "so it is not shown.",
 }
 STOP_NOTES = {
     "repetition": "Stopped: the model started repeating itself",

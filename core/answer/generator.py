@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from core.errors import FootnoteError
@@ -48,6 +48,13 @@ class StreamStats:
     finished_at: float | None = None
     stopped: bool = False
     finish_reason: str = ""
+    #: Per answer token, whether the model gave it less than even odds (local model only).
+    unsure_tokens: list[bool] = field(default_factory=list)
+
+    @property
+    def unsure_share(self) -> float | None:
+        """Share of the answer's tokens that the model gave less than even odds, or None."""
+        return sum(self.unsure_tokens) / len(self.unsure_tokens) if self.unsure_tokens else None
 
     @property
     def first_token_s(self) -> float | None:

@@ -283,6 +283,18 @@ def _close(entry: _Loaded) -> None:
             entry.llm.close()
 
 
+def _below_even_odds(llm: Any, token: int) -> bool:
+    """Did the model give ``token`` less than even odds? From the logits that chose it (the last
+    evaluated position: the next token is not read until the loop asks for it)."""
+    import llama_cpp
+    import numpy as np
+
+    ptr = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
+    logits = np.ctypeslib.as_array(ptr, shape=(int(llm.n_vocab()),))
+    top = float(logits.max())
+    return bool(np.exp(float(logits[token]) - top) < 0.5 * float(np.exp(logits - top).sum()))
+
+
 def _load(key: tuple[str, int, int, int]) -> _Loaded:
     """Loaded models by (path, n_ctx, threads, GPU layers); the least recently used is freed first."""
     with _load_lock:
@@ -402,6 +414,13 @@ class LocalLlama:
         """Below this P(yes), an answer with an unsupported sentence is an abstention (measured per
         model; 0, no such rule, for a model nobody measured)."""
         return self._measured("grounded_min", 0.0)
+
+    def confidence_rule(self) -> tuple[float, float]:
+        """(``confident_min``, ``unsure_weight``) measured for this model: after the answer is
+        written, mean P(yes) minus ``unsure_weight`` times the share of answer tokens it gave less
+        than even odds must reach ``confident_min`` ((0, 0), no such rule, for a model nobody
+        measured)."""
+        return self._measured("confident_min", 0.0), self._measured("unsure_weight", 0.0)
 
     def _key(self) -> tuple[str, int, int, int]:
         import llama_cpp
@@ -587,6 +606,7 @@ class LocalLlama:
                     stats.finish_reason = "stop"
                     break
                 n += 1
+                stats.unsure_tokens.append(_below_even_odds(llm, tok))
                 stats.completion_tokens = n
                 if stats.first_token_at is None:
                     stats.first_token_at = time.monotonic()

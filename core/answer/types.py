@@ -72,8 +72,10 @@ class Answer:
     answerable: float | None = None
     #: Each check behind ``answerable``: over the first passage, the first two, ... and all of them.
     answerable_checks: list[float] = field(default_factory=list)
+    #: Share of the answer's tokens the local model gave less than even odds, when it wrote one.
+    unsure: float | None = None
     #: Why an abstention abstained: relevance, no_passages, answerability, not_found, restates_question,
-    #: nothing_supported or unsupported (None for an answer).
+    #: nothing_supported, unsupported or unsure (None for an answer).
     abstain_reason: str | None = None
 
     @property
@@ -97,6 +99,7 @@ class Answer:
             "scope": list(self.scope),
             "answerable": None if self.answerable is None else round(self.answerable, 4),
             "answerable_checks": [round(p, 4) for p in self.answerable_checks],
+            "unsure": None if self.unsure is None else round(self.unsure, 4),
             "abstain_reason": self.abstain_reason,
             "timings": {k: self.timings.get(k) for k in ("retrieval_ms", "first_token_ms", "total_ms")},
         }

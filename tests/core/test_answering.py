@@ -553,6 +553,38 @@ def test_an_answer_with_nothing_supported_or_only_the_question_is_an_abstention(
     assert not unmeasured.abstained and unmeasured.unsupported == ["It was sold to NASA in 1962."]
 
 
+def test_an_answer_the_model_had_to_guess_is_an_abstention(open_engine: Callable[..., Engine],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real stream marks each answer token the model gave less than even odds; mean P(yes) less
+    the measured weight times that share, below ``confident_min``, turns the answer into an
+    abstention that offers the passages."""
+    from core.answer.answerer import _Run
+    from core.answer.generator import StreamStats
+
+    engine = open_engine(answerable_min=0.0)
+    gen = LocalLlama(engine.settings)
+    stats = StreamStats()
+    text = "".join(gen.stream([{"role": "user", "content": "Name three colours."}], max_tokens=24,
+                              temperature=0.1, stats=stats))
+    assert text and len(stats.unsure_tokens) == stats.completion_tokens
+    assert stats.unsure_share is not None and 0.0 <= stats.unsure_share <= 1.0
+
+    answered = engine.answerer.ask(ON_TOPIC, use_cache=False).result()
+    assert not answered.abstained and answered.unsure is not None, "a model nobody measured: no such rule"
+    assert answered.as_json()["unsure"] == round(answered.unsure, 4)
+    engine.settings.confident_min = 1.01  # nothing reaches it
+    guessed = engine.answerer.ask(ON_TOPIC, use_cache=False).result()
+    assert guessed.abstained and guessed.abstain_reason == "unsure" and guessed.answer == ABSTAIN_TEXT
+    assert guessed.suggestions and guessed.unsure is not None
+
+    # The rule's arithmetic, with a measured weight: 0.8 - 1.0 * 0.2 reaches 0.5, 0.8 - 1.0 * 0.4 does not.
+    engine.settings.confident_min = None
+    monkeypatch.setattr(LocalLlama, "confidence_rule", lambda self: (0.5, 1.0))
+    run = _Run(engine.answerer, ON_TOPIC, None, "local", None, threading.Event(), False, [])
+    assert not run.unsure(gen, 0.8, 0.2) and run.unsure(gen, 0.8, 0.4)
+    assert not run.unsure(gen, None, 0.4), "no P(yes) (another backend wrote it): no rule"
+
+
 def test_the_abstention_threshold_comes_from_the_models_calibration(open_engine: Callable[..., Engine]) -> None:
     """answerable_min unset: the catalog's value for the answering model's hash (0 for the test model)."""
     import models
@@ -565,3 +597,5 @@ def test_the_abstention_threshold_comes_from_the_models_calibration(open_engine:
     qwen = models.find_model("qwen2.5-coder-1.5b-instruct-q4_k_m")
     assert qwen is not None and 0.0 < qwen["answerable_min"] < qwen["grounded_min"] < 1.0
     assert gen.grounded_min() == 0.0, "no such rule for a model nobody measured"
+    assert gen.confidence_rule() == (0.0, 0.0), "no confidence rule for a model nobody measured"
+    assert 0.0 < qwen["confident_min"] < 1.0 and 0.0 < qwen["unsure_weight"] < 1.0

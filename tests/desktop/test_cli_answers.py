@@ -82,12 +82,14 @@ def test_ask_json_object_is_exactly_the_contract(data: Path) -> None:
     obj = json.loads(proc.stdout)
     assert set(obj) == {"question", "answer", "abstained", "backend", "citations", "timings", "model", "mode",
                         "stopped", "stop_reason", "sentences", "unsupported", "suggestions", "scope", "answerable",
-                        "answerable_checks", "abstain_reason"}
+                        "answerable_checks", "abstain_reason", "unsure"}
     assert obj["mode"] == "question" and obj["stopped"] is False and obj["scope"] == []
     assert isinstance(obj["answerable"], float)  # the local model's own yes/no was asked
     checks = obj["answerable_checks"]  # one per passage prefix; their mean is "answerable"
     assert checks and all(0.0 <= p <= 1.0 for p in checks)
     assert abs(sum(checks) / len(checks) - obj["answerable"]) < 1e-3
+    if obj["abstain_reason"] not in ("answerability", "relevance", "not_found"):  # the model wrote an answer
+        assert isinstance(obj["unsure"], float) and 0.0 <= obj["unsure"] <= 1.0
     for s in obj["sentences"]:
         assert obj["answer"][s["start"]:s["end"]] == s["text"]
         assert set(s["citations"]) <= {c["n"] for c in obj["citations"]}
