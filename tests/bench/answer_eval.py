@@ -23,10 +23,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
 import time
+import unicodedata
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -58,6 +60,18 @@ OFF_TOPIC = [
 def contains(texts: list[str], answers: list[str]) -> bool:
     low = [t.lower() for t in texts]
     return any(a.lower() in t for a in answers for t in low)
+
+
+def squad_normal(text: str) -> str:
+    """SQuAD's official answer normalisation: lower case, no punctuation, no articles, single spaces."""
+    text = "".join(ch for ch in text.lower() if not unicodedata.category(ch).startswith("P"))
+    return " ".join(re.sub(r"\b(?:a|an|the)\b", " ", text).split())
+
+
+def contains_normalized(texts: list[str], answers: list[str]) -> bool:
+    """``contains`` after SQuAD's normalisation of both sides ("U.S. Supreme Court" holds "US Supreme Court")."""
+    norm = [squad_normal(t) for t in texts]
+    return any(squad_normal(a) in t for a in answers for t in norm if squad_normal(a))
 
 
 def write_articles(folder: Path, skip: set[str] = frozenset()) -> list[Path]:  # type: ignore[assignment]
@@ -100,7 +114,7 @@ def ask(engine: Engine, q: str) -> dict[str, Any]:
     out["all_cited_text"] = [c.text for c in ans.citations]
     t = ans.timings
     sys.stderr.write(f"{'ABSTAIN' if ans.abstained else 'answer '} p_yes={ans.answerable} checks={ans.answerable_checks} "
-                     f"total={t.get('total_ms')} ms | {q[:60]} -> {ans.answer[:80]!r}\n")
+                     f"unsure={ans.unsure} total={t.get('total_ms')} ms | {q[:60]} -> {ans.answer[:80]!r}\n")
     return out
 
 
@@ -136,6 +150,7 @@ def main() -> None:
     ap.add_argument("--answerable-min", type=float, default=None)
     ap.add_argument("--grounded-min", type=float, default=None,
                     help="0 turns off abstaining on unsupported sentences (with --answerable-min 0: always answer)")
+    ap.add_argument("--confident-min", type=float, default=None, help="0 turns off the 'unsure' rule")
     ap.add_argument("--sets", default="xquad,clapnq,missing", help="which of xquad, clapnq, missing to run")
     ap.add_argument("--offset", type=int, default=0, help="take another spread of questions (0: the standard one)")
     ap.add_argument("--raw", default="", help="write every answer as JSON lines here")
@@ -145,6 +160,8 @@ def main() -> None:
         overrides["answerable_min"] = args.answerable_min
     if args.grounded_min is not None:
         overrides["grounded_min"] = args.grounded_min
+    if args.confident_min is not None:
+        overrides["confident_min"] = args.confident_min
     raw: list[dict[str, Any]] = []
     out: dict[str, Any] = {"benchmark": "answer_eval"}
     t_all = time.perf_counter()
@@ -156,7 +173,7 @@ def main() -> None:
         out["model"] = LocalLlama(engine.settings).model_name()
         out["settings"] = {k: getattr(engine.settings, k) for k in (
             "temperature", "repeat_penalty", "max_answer_tokens", "answer_passages", "answerable_min", "grounded_min",
-            "min_relevance",
+            "confident_min", "min_relevance",
             "top_k", "n_ctx")}
         for _ in engine.ingest([str(p) for p in write_articles(Path(tmp) / "docs")]):
             pass
@@ -174,11 +191,13 @@ def main() -> None:
             ok = "error" not in r and not r["abstained"]
             r["answer_ok"] = ok and contains([r["answer"]], gold)
             r["citations_ok"] = ok and contains(r["all_cited_text"], gold)
+            r["answer_ok_normalized"] = ok and contains_normalized([r["answer"]], gold)
             rows.append(r)
         raw += rows
         out["xquad"] = {
             **common(rows),
             "answer_contains_gold": round(sum(r["answer_ok"] for r in rows) / max(1, len(rows)), 4),
+            "answer_contains_gold_normalized": round(sum(r["answer_ok_normalized"] for r in rows) / max(1, len(rows)), 4),
             "citations_contain_gold": round(sum(r["citations_ok"] for r in rows) / max(1, len(rows)), 4),
             "false_abstention": round(sum(bool(r.get("abstained")) for r in rows) / max(1, len(rows)), 4),
         }
