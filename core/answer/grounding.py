@@ -42,7 +42,7 @@ _MARKERS = re.compile(r"\s*\[\s*\d+(?:\s*(?:[,;]|-|–|and)\s*\d+)*\s*\]")
 #: A marker used as a noun ("According to [1], ...", "..., as stated in [2].", "In [3], ..."): dropping
 #: only the marker would leave "According to, ...", so the phrase goes with it.
 _CITED_AS_NOUN = re.compile(
-    r"(?:\b(?:according to|as (?:stated|mentioned|described|noted|shown|explained|given) in|based on|see)|"
+    r"(?:\b(?:according to|as (?:stated|mentioned|described|noted|shown|explained|given|evidenced|indicated|reported|seen) (?:in|by)|based on|see)|"
     r"^\s*(?:in|from))\s+(?:(?:the\s+)?(?:source|passage)s?\s*)?{m}(?:\s*(?:,|and)\s*{m})*\s*,?".format(
         m=_MARKERS.pattern.removeprefix(r"\s*")),
     re.IGNORECASE)

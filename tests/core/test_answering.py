@@ -435,6 +435,7 @@ def test_a_marker_used_as_a_noun_leaves_no_dangling_words() -> None:
     assert g.text == "Bell Labs built it in 1954 [2]. Green tea comes from China [1]."
     assert [g.text[s.start:s.end] for s in g.sentences] == [s.text for s in g.sentences]
     assert ground("In [1] and [2], tea comes from China.", [TEA, SOLAR]).text == "Tea comes from China [1]."
+    assert ground("Green tea comes from China, as evidenced by [1].", [TEA, SOLAR]).text == "Green tea comes from China [1]."
     assert ground("In 1954 [2], Bell Labs built it.", [TEA, SOLAR], ON_TOPIC).text == "In 1954, Bell Labs built it [2]."
 
 
