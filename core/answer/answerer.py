@@ -458,19 +458,19 @@ class _Run:
         if g.not_found or (not g.text.strip() and not stopped):  # nothing left that says anything
             return self.abstain(numbered, gen.name, "not_found", gen.model_name(), first_ms)
         unsure = result.stats.unsure_share
+        citations = [snapshot(n, numbered[n - 1]) for n in g.cited]
+        ans = Answer(self.question, g.text, False, gen.name, citations,
+                     _timings(self.retrieval_ms, first_ms, self.ms()), stopped=stopped or result.stop_reason == "repetition",
+                     stop_reason=result.stop_reason, sentences=g.sentences, model=gen.model_name(),
+                     unsure=unsure)
         if not stopped:
             reason = self.abstain_reason(g, gen, p_yes)
             if reason is None and self.unsure(gen, p_mean, unsure):
                 reason = "unsure"
             if reason:
                 out = self.abstain(numbered, gen.name, reason, gen.model_name(), first_ms)
-                out.unsure = unsure
+                out.unsure, out.withheld = unsure, ans
                 return out
-        citations = [snapshot(n, numbered[n - 1]) for n in g.cited]
-        ans = Answer(self.question, g.text, False, gen.name, citations,
-                     _timings(self.retrieval_ms, first_ms, self.ms()), stopped=stopped or result.stop_reason == "repetition",
-                     stop_reason=result.stop_reason, sentences=g.sentences, model=gen.model_name(),
-                     unsure=unsure)
         log.info("answered backend=%s prompt_tokens=%d sources=%d citations=%d unsupported=%d stop=%s total_ms=%s",
                  gen.name, prompt_tokens, len(numbered), len(citations), len(ans.unsupported), result.stop_reason,
                  ans.timings["total_ms"])

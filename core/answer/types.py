@@ -77,6 +77,10 @@ class Answer:
     #: Why an abstention abstained: relevance, no_passages, answerability, not_found, restates_question,
     #: nothing_supported, unsupported or unsure (None for an answer).
     abstain_reason: str | None = None
+    #: The answer an abstention withheld after the model wrote it (a rule judged it unfounded). Not
+    #: shown and not in ``as_json()``: kept so that the answer benchmark can replay the rules for
+    #: other thresholds without writing every answer again.
+    withheld: Answer | None = None
 
     @property
     def unsupported(self) -> list[str]:

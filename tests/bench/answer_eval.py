@@ -112,6 +112,9 @@ def ask(engine: Engine, q: str) -> dict[str, Any]:
         return {"question": q, "error": stream.error}
     out = ans.as_json()
     out["all_cited_text"] = [c.text for c in ans.citations]
+    if ans.withheld is not None:  # what a threshold-dependent rule withheld, for answer_replay.py
+        out["withheld"] = {"answer": ans.withheld.answer, "all_cited_text": [c.text for c in ans.withheld.citations],
+                           "sentences": [s.as_dict() for s in ans.withheld.sentences]}
     t = ans.timings
     sys.stderr.write(f"{'ABSTAIN' if ans.abstained else 'answer '} p_yes={ans.answerable} checks={ans.answerable_checks} "
                      f"unsure={ans.unsure} total={t.get('total_ms')} ms | {q[:60]} -> {ans.answer[:80]!r}\n")
@@ -192,6 +195,10 @@ def main() -> None:
             r["answer_ok"] = ok and contains([r["answer"]], gold)
             r["citations_ok"] = ok and contains(r["all_cited_text"], gold)
             r["answer_ok_normalized"] = ok and contains_normalized([r["answer"]], gold)
+            if "withheld" in r:
+                w = r["withheld"]
+                w["answer_ok"] = contains([w["answer"]], gold)
+                w["citations_ok"] = contains(w["all_cited_text"], gold)
             rows.append(r)
         raw += rows
         out["xquad"] = {

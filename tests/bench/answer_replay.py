@@ -5,7 +5,10 @@ answer the model would give, with the signals the rules read (the checks' P(yes)
 answer tokens it was unsure of, which sentences a passage supports). The rules only ever turn an
 answer into an abstention, so replaying them on those rows gives what a run with the thresholds
 would have reported, without generating again (one run here takes 20-30 minutes). The rules that
-do not depend on a threshold (relevance, "not found", restating the question) already decided.
+do not depend on a threshold (relevance, "not found", restating the question) already decided. A run
+with the gates on works too, for any ``grounded_min`` and ``confident_min`` and an ``answerable_min``
+at or above its own: an answer that a grounding or "unsure" rule withheld is kept in its row
+(``"withheld"``) and replayed.
 
     python tests/bench/answer_replay.py FILE [FILE ...] --grid      # every threshold combination
     python tests/bench/answer_replay.py FILE --answerable-min 0.52 --grounded-min 0.6
@@ -22,8 +25,20 @@ from typing import Any
 Row = dict[str, Any]
 
 
+#: Rules whose abstentions carry the answer they withheld (``"withheld"`` in the raw row).
+WITHHELD = ("nothing_supported", "unsupported", "unsure")
+
+
+def unwithheld(r: Row) -> Row:
+    """The row as if the rule that withheld its answer had let it through."""
+    if r.get("abstained") and r.get("abstain_reason") in WITHHELD and "withheld" in r:
+        return {**r, **r["withheld"], "abstained": False, "abstain_reason": None}
+    return r
+
+
 def abstains(r: Row, a_min: float, g_min: float, c_min: float, weight: float) -> str | None:
     """The rule that would turn ``r`` into an abstention, or None (the answerer's order)."""
+    r = unwithheld(r)
     if r.get("abstained"):
         return str(r.get("abstain_reason"))
     checks = r.get("answerable_checks") or []
@@ -54,7 +69,7 @@ def score(rows: list[Row], a_min: float, g_min: float, c_min: float = 0.0, weigh
         if "error" not in r:
             by.setdefault(r["set"], []).append(r)
     out: dict[str, float] = {}
-    xq = by.get("xquad", [])
+    xq = [unwithheld(r) for r in by.get("xquad", [])]
     if xq:
         gone = [abstains(r, a_min, g_min, c_min, weight) is not None for r in xq]
         out["xquad_gold"] = share([bool(r["answer_ok"]) and not g for r, g in zip(xq, gone)])

@@ -577,6 +577,9 @@ def test_an_answer_the_model_had_to_guess_is_an_abstention(open_engine: Callable
     guessed = engine.answerer.ask(ON_TOPIC, use_cache=False).result()
     assert guessed.abstained and guessed.abstain_reason == "unsure" and guessed.answer == ABSTAIN_TEXT
     assert guessed.suggestions and guessed.unsure is not None
+    assert guessed.withheld is not None and guessed.withheld.answer and not guessed.withheld.abstained, \
+        "the withheld answer is kept for the benchmark's replay"
+    assert "withheld" not in guessed.as_json()
 
     # The rule's arithmetic, with a measured weight: 0.8 - 1.0 * 0.2 reaches 0.5, 0.8 - 1.0 * 0.4 does not.
     engine.settings.confident_min = None
