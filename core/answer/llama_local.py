@@ -283,14 +283,22 @@ def _close(entry: _Loaded) -> None:
             entry.llm.close()
 
 
-def _below_even_odds(llm: Any, token: int) -> bool:
-    """Did the model give ``token`` less than even odds? From the logits that chose it (the last
-    evaluated position: the next token is not read until the loop asks for it)."""
+def _last_logits(llm: Any) -> Any:
+    """The last evaluated token's logits, straight from the context (the library keeps a copy only
+    with logits_all, which costs memory and speed). A view: read it before the next eval."""
     import llama_cpp
     import numpy as np
 
     ptr = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
-    logits = np.ctypeslib.as_array(ptr, shape=(int(llm.n_vocab()),))
+    return np.ctypeslib.as_array(ptr, shape=(int(llm.n_vocab()),))
+
+
+def _below_even_odds(llm: Any, token: int) -> bool:
+    """Did the model give ``token`` less than even odds? From the logits that chose it (the last
+    evaluated position: the next token is not read until the loop asks for it)."""
+    import numpy as np
+
+    logits = _last_logits(llm)
     top = float(logits.max())
     return bool(np.exp(float(logits[token]) - top) < 0.5 * float(np.exp(logits - top).sum()))
 
@@ -472,13 +480,9 @@ class LocalLlama:
             stats = StreamStats()
             if not self._eval_prompt(loaded, tokens, cancel, None, stats):
                 return None
-            import llama_cpp
             import numpy as np
 
-            # The last evaluated token's logits, straight from the context (the library keeps a
-            # copy only with logits_all, which costs memory and speed).
-            ptr = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
-            logits = np.ctypeslib.as_array(ptr, shape=(int(llm.n_vocab()),)).astype(np.float64)
+            logits = _last_logits(llm).astype(np.float64)
             if loaded.yes_no is None:
                 loaded.yes_no = (sorted(_first_tokens(llm, ("yes", "Yes", "YES", " yes", " Yes"))),
                                  sorted(_first_tokens(llm, ("no", "No", "NO", " no", " No"))))

@@ -128,6 +128,23 @@ def test_an_abstention_offers_passages_to_read(qtbot, scripted) -> None:
     assert not w.viewer.title.text().startswith("["), "a suggestion is not a numbered citation"
 
 
+def test_an_abstention_for_a_guessed_answer_says_so(qtbot, scripted) -> None:
+    """The "unsure" rule's abstention tells the person the model had to guess, not a generic line."""
+    w, engine, scripts = scripted
+
+    def script(eng: ScriptedEngine, q: str, _kw: dict[str, Any]) -> Iterator[AnswerEvent]:
+        tea = eng.hit("green tea", "tea.md")
+        yield AnswerEvent("retrieved", chunks=(tea,))
+        yield AnswerEvent("done", answer=answer(q, ABSTAIN_TEXT, abstained=True, backend="local",
+                                                suggestions=[cite(1, tea)], abstain_reason="unsure"))
+
+    scripts.current = script
+    widget = ask(qtbot, w, "How much caffeine does green tea have?")
+    assert widget.abstain_box.isVisible() and widget.abstain_why.isVisible()
+    assert widget.abstain_why.text() == ABSTAIN_WHY["unsure"] and "guess" in widget.abstain_why.text()
+    assert "Green tea" in widget.suggestions_label.text()
+
+
 def test_a_runaway_answer_says_it_was_stopped_for_repetition(qtbot, scripted) -> None:
     w, engine, scripts = scripted
 
