@@ -104,16 +104,21 @@ def test_an_unsupported_sentence_is_marked_and_never_cited(qtbot, scripted) -> N
     assert w.viewer.isVisible() and "Bell Labs" in w.viewer.displayed_text()
 
 
-def test_an_abstention_offers_passages_to_read(qtbot, scripted) -> None:
-    w, engine, scripts = scripted
+def abstaining(reason: str) -> Any:
+    """A script that abstains for ``reason``, offering the green tea passage to read."""
 
     def script(eng: ScriptedEngine, q: str, _kw: dict[str, Any]) -> Iterator[AnswerEvent]:
         tea = eng.hit("green tea", "tea.md")
         yield AnswerEvent("retrieved", chunks=(tea,))
         yield AnswerEvent("done", answer=answer(q, ABSTAIN_TEXT, abstained=True, backend="local",
-                                                suggestions=[cite(1, tea)], abstain_reason="answerability"))
+                                                suggestions=[cite(1, tea)], abstain_reason=reason))
 
-    scripts.current = script
+    return script
+
+
+def test_an_abstention_offers_passages_to_read(qtbot, scripted) -> None:
+    w, engine, scripts = scripted
+    scripts.current = abstaining("answerability")
     widget = ask(qtbot, w, "How much caffeine does green tea have?")
     assert widget.abstain_box.isVisible() and widget.abstain_title.text() == ABSTAIN_TITLE
     assert widget.abstain_why.isVisible(), "the person is told why"
@@ -131,14 +136,7 @@ def test_an_abstention_offers_passages_to_read(qtbot, scripted) -> None:
 def test_an_abstention_for_a_guessed_answer_says_so(qtbot, scripted) -> None:
     """The "unsure" rule's abstention tells the person the model had to guess, not a generic line."""
     w, engine, scripts = scripted
-
-    def script(eng: ScriptedEngine, q: str, _kw: dict[str, Any]) -> Iterator[AnswerEvent]:
-        tea = eng.hit("green tea", "tea.md")
-        yield AnswerEvent("retrieved", chunks=(tea,))
-        yield AnswerEvent("done", answer=answer(q, ABSTAIN_TEXT, abstained=True, backend="local",
-                                                suggestions=[cite(1, tea)], abstain_reason="unsure"))
-
-    scripts.current = script
+    scripts.current = abstaining("unsure")
     widget = ask(qtbot, w, "How much caffeine does green tea have?")
     assert widget.abstain_box.isVisible() and widget.abstain_why.isVisible()
     assert widget.abstain_why.text() == ABSTAIN_WHY["unsure"] and "guess" in widget.abstain_why.text()
