@@ -16,6 +16,8 @@ Also: answers stopped for repetition, answers that ran to ``max_answer_tokens``,
 total time per question, and the relevance threshold behind ``min_relevance`` (best dense score of
 dev questions against off-topic ones). Decode speed against raw llama-cpp-python is
 ``generation_bench.py``'s job. Prints one JSON object; ``--raw FILE`` also writes every answer.
+``--only FILE`` asks only the questions listed in FILE (one per line) in the sets chosen: for looking
+into single answers, never for a reported figure.
 """
 
 from __future__ import annotations
@@ -157,7 +159,16 @@ def main() -> None:
     ap.add_argument("--sets", default="xquad,clapnq,missing", help="which of xquad, clapnq, missing to run")
     ap.add_argument("--offset", type=int, default=0, help="take another spread of questions (0: the standard one)")
     ap.add_argument("--raw", default="", help="write every answer as JSON lines here")
+    ap.add_argument("--only", default="", help="a file of questions, one per line: ask only those (for looking "
+                                                "into single answers; not a benchmark figure)")
     args = ap.parse_args()
+    only = set(Path(args.only).read_text(encoding="utf-8").splitlines()) if args.only else set()
+
+    def chosen(items: list[Any], n: int, question: Any) -> list[Any]:
+        if only and n:
+            return [it for it in items if question(it) in only]
+        return spread(items, n, args.offset)
+
     overrides: dict[str, Any] = {"model_path": args.model}
     if args.answerable_min is not None:
         overrides["answerable_min"] = args.answerable_min
@@ -188,7 +199,7 @@ def main() -> None:
                                       "dev_below": round(sum(s < th for s in dev_best) / len(dev_best), 4),
                                       "off_topic_below": round(sum(s < th for s in off_best) / len(off_best), 4)}
         rows = []
-        for q, gold, title in spread(qs, args.questions if "xquad" in args.sets else 0, args.offset):
+        for q, gold, title in chosen(qs, args.questions if "xquad" in args.sets else 0, lambda it: it[0]):
             r = ask(engine, q)
             r.update(set="xquad", gold=gold, article=title)
             ok = "error" not in r and not r["abstained"]
@@ -228,7 +239,7 @@ def main() -> None:
             res: dict[str, Any] = {}
             for kind, items in sets.items():
                 rows = []
-                for it in spread(items, args.clapnq, args.offset):
+                for it in chosen(items, args.clapnq, lambda it: it["input"]):
                     r = ask(engine, it["input"])
                     r.update(set=f"clapnq-{kind}", id=it["id"])
                     own = [c for c in r.get("citations", []) if Path(c["source"]).name.startswith(it["id"])]
