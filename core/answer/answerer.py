@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 
 #: How the answerability checks are asked (part of the cache key: a new way must not serve answers
 #: that the old one decided).
-CHECKS_VERSION = "example+prefix-mean+unsure"
+CHECKS_VERSION = "prefix-mean+unsure"
 
 BACKENDS = ("local", "auto", "openai")
 HISTORY_TURNS = 3

@@ -29,6 +29,8 @@ HISTORY_CHARS = 1200
 
 #: No "say it is not there" instruction: with one, the 1.5B model declined 15-40 % of answerable dev
 #: questions. Whether the sources hold the answer is asked separately (CHECK_TAIL), from logits.
+#: No worked example turn before the question either: one lifted the check's AUC on one dev spread
+#: and lowered it on ClapNQ on the standard one (BENCHMARKS.md, ninth session).
 SYSTEM_PROMPT = (
     "You answer questions using only the numbered sources you are given.\n"
     "- Answer in one to three short sentences, giving the exact names, numbers and dates as the sources state them.\n"
@@ -37,24 +39,6 @@ SYSTEM_PROMPT = (
 )
 ANSWER_TAIL = "Answer the question from the sources, citing them like [1]."
 CHECK_TAIL = "Do the sources above state the answer to this question? Reply with one word: yes or no."
-
-#: One worked question before the real one, wrapped as a real turn: the answer takes its fact from
-#: source [2] and adds one from [1], each cited where it comes from. With it the yes/no check told
-#: answerable from on-topic-but-unanswerable dev questions better (AUC of the mean P(yes) 0.86 / 0.83
-#: against 0.80 / 0.78 for XQuAD / ClapNQ answerable, gates off, offset-2 spread), for two fewer
-#: XQuAD answers holding the gold answer out of 58. Its names and numbers are made up: copied into
-#: an answer, they are in none of the passages, so grounding marks that sentence unsupported.
-#: The system prompt and it are the same for every question, so llama.cpp keeps them in its KV cache.
-EXAMPLE: tuple[ChatMessage, ChatMessage] = (
-    {"role": "user", "content": (
-        "Sources:\n[1] Harbor Bridge\nThe Harbor Bridge was opened in 1932 after eight years of work. It carries "
-        "rail, road and foot traffic across the harbour.\n\n[2] Harbor Bridge — Design\nThe bridge was designed by "
-        "the engineer Ada Lindqvist. Its main span is 503 metres long, and its arch rises 134 metres above the "
-        f"water.\n\nQuestion: Who designed the Harbor Bridge?\n\n{ANSWER_TAIL}")},
-    {"role": "assistant", "content": (
-        "The Harbor Bridge was designed by the engineer Ada Lindqvist [2]. "
-        "It was opened in 1932 after eight years of work [1].")},
-)
 
 SUMMARY_SYSTEM = (
     "You summarize documents using only the numbered passages you are given.\n"
@@ -125,7 +109,6 @@ def build_prompt(gen: Generator, question: str, hits: Sequence[SearchHit], histo
     head = f"Question: {question}"
     budget = n_ctx - settings.max_answer_tokens - TEMPLATE_OVERHEAD
     budget -= gen.count_tokens(SYSTEM_PROMPT) + gen.count_tokens(head) + gen.count_tokens(ANSWER_TAIL) + 8
-    budget -= sum(gen.count_tokens(m["content"]) + 8 for m in EXAMPLE)
     if budget <= 0:
         raise GenerationError(
             f"the context window ({n_ctx} tokens) leaves no room for sources; raise n_ctx or lower max_answer_tokens"
@@ -145,7 +128,7 @@ def build_prompt(gen: Generator, question: str, hits: Sequence[SearchHit], histo
 
     def user(k: int, tail: str) -> list[ChatMessage]:
         shared = "Sources:\n" + "\n\n".join(blocks[:k]) + "\n\n" + head
-        return [system, *EXAMPLE, *turns, {"role": "user", "content": f"{shared}\n\n{tail}"}]
+        return [system, *turns, {"role": "user", "content": f"{shared}\n\n{tail}"}]
 
     used = n_ctx - settings.max_answer_tokens - TEMPLATE_OVERHEAD - left
     return Prompt(user(len(blocks), ANSWER_TAIL), user(len(blocks), CHECK_TAIL), numbered, used,

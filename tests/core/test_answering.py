@@ -14,7 +14,7 @@ from core.answer.generator import StreamStats
 from core.answer.grounding import ground, is_not_found, split_sentences, support
 from core.answer.guardrails import blocked_term
 from core.answer.llama_local import LocalLlama
-from core.answer.prompt import CHECK_TAIL, EXAMPLE, SYSTEM_PROMPT, build_prompt
+from core.answer.prompt import CHECK_TAIL, build_prompt
 from core.answer.repetition import find_repetition
 from core.answer.streaming import Pumped, pump
 from core.answer.types import ABSTAIN_TEXT, AnswerStream
@@ -319,23 +319,6 @@ def test_answerability_is_asked_over_each_passage_prefix_sharing_the_cache(
     assert ans.as_json()["answerable_checks"] == [round(p, 4) for p in ans.answerable_checks]
 
 
-def test_the_worked_example_is_read_once_for_all_questions(open_engine: Callable[..., Engine]) -> None:
-    """The system prompt and the worked example open every answer and check prompt, whatever the
-    question and passages: llama.cpp keeps them in its KV cache, so they cost nothing after the first."""
-    engine = open_engine()
-    gen = LocalLlama(engine.settings)
-    one = build_prompt(gen, ON_TOPIC, [hit(1, SOLAR)], [], engine.settings)
-    other = build_prompt(gen, "How is tea grown?", [hit(1, TEA), hit(2, SOLAR)], [("Hello?", "Hi [1].")],
-                         engine.settings)
-    opening = gen.prompt_tokens([{"role": "system", "content": SYSTEM_PROMPT}, *EXAMPLE])
-    assert "Ada Lindqvist" not in SOLAR + TEA
-    for a, b in [(one.messages, other.messages), (one.check, other.messages), (one.messages, other.prefix_checks[0])]:
-        ta, tb = gen.prompt_tokens(a), gen.prompt_tokens(b)
-        shared = next((i for i, (x, y) in enumerate(zip(ta, tb)) if x != y), min(len(ta), len(tb)))
-        assert shared >= len(opening) - 2, "the example is part of the shared opening"
-
-
-
 def test_auto_falls_back_when_local_model_missing(
     open_engine: Callable[..., Engine], llama_server: LlamaServer, server_key: str,
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, secret_service: dict[str, str],
@@ -619,4 +602,4 @@ def test_the_abstention_threshold_comes_from_the_models_calibration(open_engine:
     assert qwen is not None and 0.0 < qwen["answerable_min"] < qwen["grounded_min"] < 1.0
     assert gen.grounded_min() == 0.0, "no such rule for a model nobody measured"
     assert gen.confidence_rule() == (0.0, 0.0), "no confidence rule for a model nobody measured"
-    assert 0.0 < qwen["confident_min"] < 1.0 and qwen["unsure_weight"] > 0.0
+    assert 0.0 < qwen["confident_min"] < 1.0 and 0.0 < qwen["unsure_weight"] < 1.0
