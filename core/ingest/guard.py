@@ -196,13 +196,15 @@ class ParseGuard:
             raise
 
     def _give(self, worker: _Worker) -> None:
+        # Checked and queued under the lock: ``close`` drains the idle queue after setting
+        # ``_closed`` under it, so a worker handed back is either drained there or stopped here.
         with self._lock:
             closed = self._closed
+            if not closed:
+                self._idle.put(worker)
         if closed:
             self._forget(worker)
             worker.stop()
-        else:
-            self._idle.put(worker)
         self._free.release()
 
     def _discard(self, worker: _Worker) -> None:
