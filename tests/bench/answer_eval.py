@@ -16,8 +16,8 @@ Also: answers stopped for repetition, answers that ran to ``max_answer_tokens``,
 total time per question, and the relevance threshold behind ``min_relevance`` (best dense score of
 dev questions against off-topic ones). Decode speed against raw llama-cpp-python is
 ``generation_bench.py``'s job. Prints one JSON object; ``--raw FILE`` also writes every answer.
-``--only FILE`` asks only the questions listed in FILE (one per line) in the sets chosen: for looking
-into single answers, never for a reported figure.
+``--only FILE`` asks only the XQuAD and ClapNQ questions listed in FILE (one per line; the set without
+its article keeps its spread): for looking into single answers, never for a reported figure.
 """
 
 from __future__ import annotations
